@@ -1,0 +1,1 @@
+"""Configuration: frozen pydantic models, safe YAML loading and dotted overrides."""
