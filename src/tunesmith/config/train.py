@@ -1,0 +1,418 @@
+"""The training section of an experiment: every knob a search may turn.
+
+YAML shape (defaults shown)::
+
+    train:
+      epochs: 3
+      batch_size: 32
+      grad_accum_steps: 1
+      eval_every_steps: null        # null = evaluate once per epoch
+      metric: null                  # null = accuracy (classification) / mse (regression)
+      precision: auto               # auto | fp32 | bf16 | fp16 (reduced precision on CUDA only)
+      device: auto                  # auto | cpu | cuda | cuda:N | mps
+      max_grad_norm: null           # null = no clipping
+      optimizer: {name: adamw, lr: 0.001, weight_decay: 0.0, momentum: 0.0, nesterov: false,
+                  betas: [0.9, 0.999], eps: 1.0e-8, layer_decay: 1.0}
+      schedule: {name: constant, warmup_steps: 0, warmup_ratio: null, step_size: 1000,
+                 gamma: 0.1, decay_rate: 0.0, lr_min: 0.0}
+      loss: {name: cross_entropy, label_smoothing: 0.0, class_weights: null, gamma: 2.0,
+             alpha: null, delta: 1.0}
+      regularization: {l1: 0.0, l2: 0.0, l2_sp: 0.0}
+      freezing: {strategy: full, k: 1, unfreeze_every: 1, stage_lr_factor: null, freeze_bn: false}
+      early_stopping: {patience: null, min_delta: 0.0}
+
+The names a search picks among (``optimizer.name``, ``schedule.name``, ``loss.name``,
+``freezing.strategy``, ``metric``) are the keys of the engine's registries; the tuples here are the
+single list of those names, and a test keeps both in sync. The config layer cannot import the
+engine, so the engine's registries are checked against these tuples, not the other way round.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Literal, TypeVar, get_args
+
+from pydantic import Field, field_validator, model_validator
+
+from tunesmith.config.base import Frozen
+from tunesmith.errors import ConfigError
+
+OptimizerName = Literal["sgd", "adagrad", "rmsprop", "adam", "adamw"]
+ScheduleName = Literal["constant", "step", "exponential", "cosine", "linear"]
+LossName = Literal["cross_entropy", "focal", "mse", "mae", "huber"]
+StrategyName = Literal["full", "head", "last_k", "progressive"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Task = Literal["classification", "regression"]
+
+OPTIMIZER_NAMES: tuple[str, ...] = get_args(OptimizerName)
+SCHEDULE_NAMES: tuple[str, ...] = get_args(ScheduleName)
+LOSS_NAMES: tuple[str, ...] = get_args(LossName)
+STRATEGY_NAMES: tuple[str, ...] = get_args(StrategyName)
+
+#: Selection metrics and the task each applies to (the engine's metric registry uses these keys).
+CLASSIFICATION_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "balanced_accuracy",
+    *(
+        f"{m}_{avg}"
+        for m in ("precision", "recall", "f1")
+        for avg in ("macro", "micro", "weighted")
+    ),
+    "roc_auc",
+    "log_loss",
+)
+REGRESSION_METRICS: tuple[str, ...] = ("mse", "rmse", "mae", "r2")
+METRIC_NAMES: tuple[str, ...] = CLASSIFICATION_METRICS + REGRESSION_METRICS
+DEFAULT_METRIC: Mapping[str, str] = {"classification": "accuracy", "regression": "mse"}
+CLASSIFICATION_LOSSES = ("cross_entropy", "focal")
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+V = TypeVar("V")
+
+
+def lookup(registry: Mapping[str, V], name: str, field: str) -> V:
+    """``registry[name]``, or a :class:`ConfigError` naming the field and the known names."""
+    try:
+        return registry[name]
+    except KeyError:
+        known = ", ".join(sorted(registry))
+        raise ConfigError(f"{field} must be one of {known}; got {name!r}") from None
+
+
+class OptimizerConfig(Frozen):
+    """``momentum`` is used by sgd and rmsprop, ``betas`` by adam and adamw; others ignore them.
+
+    ``weight_decay`` is decoupled (AdamW) for ``adamw`` and coupled (added to the gradient) for the
+    others. ``layer_decay`` d gives layer group at depth k the LR ``lr * d**k`` (head depth 0,
+    the backbone's last group depth 1, ...).
+    """
+
+    name: OptimizerName = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    layer_decay: float = 1.0
+
+    @field_validator("lr", "eps")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError("must be > 0")
+        return v
+
+    @field_validator("weight_decay")
+    @classmethod
+    def _non_negative(cls, v: float) -> float:
+        if not v >= 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("momentum")
+    @classmethod
+    def _momentum(cls, v: float) -> float:
+        if not 0 <= v < 1:
+            raise ValueError("must be in [0, 1)")
+        return v
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("each beta must be in [0, 1)")
+        return v
+
+    @field_validator("layer_decay")
+    @classmethod
+    def _layer_decay(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError("must be in (0, 1]")
+        return v
+
+    @model_validator(mode="after")
+    def _nesterov(self) -> OptimizerConfig:
+        if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
+            raise ValueError(
+                "nesterov requires name 'sgd' and momentum > 0 "
+                f"(name={self.name!r}, momentum={self.momentum})"
+            )
+        return self
+
+
+class ScheduleConfig(Frozen):
+    """LR schedule, stepped once per optimizer step, after an optional linear warmup.
+
+    Steps are optimizer steps (after gradient accumulation). ``step_size`` and the exponential
+    ``decay_rate`` k count steps after warmup: exponential gives ``lr * exp(-k * t)``.
+    ``lr_min`` is the absolute LR that cosine and linear reach at the end for the group whose
+    base LR is ``optimizer.lr``; layer-decayed groups end at the same fraction of their own LR.
+    """
+
+    name: ScheduleName = "constant"
+    warmup_steps: int = 0
+    warmup_ratio: float | None = None
+    step_size: int = 1000
+    gamma: float = 0.1
+    decay_rate: float = 0.0
+    lr_min: float = 0.0
+
+    @field_validator("warmup_steps")
+    @classmethod
+    def _warmup_steps(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("warmup_ratio")
+    @classmethod
+    def _warmup_ratio(cls, v: float | None) -> float | None:
+        if v is not None and not 0 <= v < 1:
+            raise ValueError("must be in [0, 1)")
+        return v
+
+    @field_validator("step_size")
+    @classmethod
+    def _step_size(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("gamma")
+    @classmethod
+    def _gamma(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError("must be in (0, 1]")
+        return v
+
+    @field_validator("decay_rate", "lr_min")
+    @classmethod
+    def _non_negative(cls, v: float) -> float:
+        if not v >= 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _one_warmup(self) -> ScheduleConfig:
+        if self.warmup_ratio is not None and self.warmup_steps:
+            raise ValueError(
+                "give warmup_steps or warmup_ratio, not both "
+                f"(warmup_steps={self.warmup_steps}, warmup_ratio={self.warmup_ratio})"
+            )
+        return self
+
+
+class LossConfig(Frozen):
+    """``label_smoothing`` is for cross_entropy; ``class_weights`` for cross_entropy and focal
+    (``"balanced"`` = n / (n_classes * count) from the training labels); ``gamma`` and ``alpha``
+    for focal (alpha: a float weights the positive class of a binary task, a list one weight per
+    class); ``delta`` for huber."""
+
+    name: LossName = "cross_entropy"
+    label_smoothing: float = 0.0
+    class_weights: Literal["balanced"] | list[float] | None = None
+    gamma: float = 2.0
+    alpha: float | list[float] | None = None
+    delta: float = 1.0
+
+    @field_validator("label_smoothing")
+    @classmethod
+    def _smoothing(cls, v: float) -> float:
+        if not 0 <= v < 1:
+            raise ValueError("must be in [0, 1)")
+        return v
+
+    @field_validator("class_weights")
+    @classmethod
+    def _weights(cls, v: object) -> object:
+        if isinstance(v, list) and (not v or any(w <= 0 for w in v)):
+            raise ValueError("must be 'balanced' or a non-empty list of weights > 0")
+        return v
+
+    @field_validator("gamma")
+    @classmethod
+    def _gamma(cls, v: float) -> float:
+        if not v >= 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, v: float | list[float] | None) -> float | list[float] | None:
+        values = v if isinstance(v, list) else [] if v is None else [v]
+        if isinstance(v, list) and not v:
+            raise ValueError("must be a float in [0, 1] or a non-empty list")
+        if any(not 0 <= a <= 1 for a in values):
+            raise ValueError("each alpha must be in [0, 1]")
+        return v
+
+    @field_validator("delta")
+    @classmethod
+    def _delta(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError("must be > 0")
+        return v
+
+    @model_validator(mode="after")
+    def _applies(self) -> LossConfig:
+        if self.name not in CLASSIFICATION_LOSSES and self.class_weights is not None:
+            raise ValueError(f"class_weights applies only to {CLASSIFICATION_LOSSES}")
+        if self.name != "cross_entropy" and self.label_smoothing:
+            raise ValueError("label_smoothing applies only to cross_entropy")
+        return self
+
+
+class RegularizationConfig(Frozen):
+    """Explicit penalties added to the loss: ``l1 * sum|w|``, ``l2/2 * sum w^2`` over trainable
+    weights, and ``l2_sp/2 * sum (w - w0)^2`` over backbone weights (w0 = pretrained)."""
+
+    l1: float = 0.0
+    l2: float = 0.0
+    l2_sp: float = 0.0
+
+    @field_validator("l1", "l2", "l2_sp")
+    @classmethod
+    def _non_negative(cls, v: float) -> float:
+        if not v >= 0:
+            raise ValueError("must be >= 0")
+        return v
+
+
+class FreezingConfig(Frozen):
+    """Which layer groups train. ``full``: all; ``head``: the head only; ``last_k``: the last ``k``
+    groups and the head; ``progressive``: the head first, then one more group (output side first)
+    every ``unfreeze_every`` epochs, the LR scaled by ``stage_lr_factor ** stage`` when given."""
+
+    strategy: StrategyName = "full"
+    k: int = 1
+    unfreeze_every: int = 1
+    stage_lr_factor: float | None = None
+    freeze_bn: bool = False
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("unfreeze_every")
+    @classmethod
+    def _every(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("stage_lr_factor")
+    @classmethod
+    def _factor(cls, v: float | None) -> float | None:
+        if v is not None and not v > 0:
+            raise ValueError("must be > 0")
+        return v
+
+
+class EarlyStoppingConfig(Frozen):
+    """Stop after ``patience`` evaluations without an improvement larger than ``min_delta``."""
+
+    patience: int | None = None
+    min_delta: float = 0.0
+
+    @field_validator("patience")
+    @classmethod
+    def _patience(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError("must be >= 1 or null (off)")
+        return v
+
+    @field_validator("min_delta")
+    @classmethod
+    def _delta(cls, v: float) -> float:
+        if not v >= 0:
+            raise ValueError("must be >= 0")
+        return v
+
+
+class TrainConfig(Frozen):
+    """How one trial trains; see the module docstring for the YAML shape."""
+
+    epochs: int = 3
+    batch_size: int = 32
+    grad_accum_steps: int = 1
+    eval_every_steps: int | None = None
+    metric: str | None = None
+    precision: Precision = "auto"
+    device: str = "auto"
+    max_grad_norm: float | None = None
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
+    freezing: FreezingConfig = Field(default_factory=FreezingConfig)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+
+    @field_validator("epochs", "batch_size", "grad_accum_steps")
+    @classmethod
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("eval_every_steps")
+    @classmethod
+    def _eval_every(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError("must be >= 1 or null (once per epoch)")
+        return v
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str | None) -> str | None:
+        if v is not None and v not in METRIC_NAMES:
+            raise ValueError(f"must be one of {', '.join(METRIC_NAMES)}")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not _DEVICE_RE.match(v):
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @field_validator("max_grad_norm")
+    @classmethod
+    def _clip(cls, v: float | None) -> float | None:
+        if v is not None and not v > 0:
+            raise ValueError("must be > 0 or null (no clipping)")
+        return v
+
+    @model_validator(mode="after")
+    def _lr_min(self) -> TrainConfig:
+        if self.schedule.lr_min >= self.optimizer.lr and self.schedule.name in ("cosine", "linear"):
+            raise ValueError(
+                f"schedule.lr_min must be < optimizer.lr ({self.optimizer.lr}), "
+                f"got {self.schedule.lr_min}"
+            )
+        return self
+
+    def resolved_metric(self, task: str) -> str:
+        """The selection metric: ``metric`` or the task's default; checked against the task."""
+        metric = self.metric or DEFAULT_METRIC[task]
+        allowed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+        if metric not in allowed:
+            raise ConfigError(
+                f"train.metric {metric!r} does not apply to a {task} task; "
+                f"rule: one of {', '.join(allowed)}"
+            )
+        return metric
+
+    def check_task(self, task: str) -> None:
+        """Raise :class:`ConfigError` when the loss or metric does not fit ``task``."""
+        if task not in get_args(Task):
+            raise ConfigError(f"task must be classification or regression, got {task!r}")
+        is_cls_loss = self.loss.name in CLASSIFICATION_LOSSES
+        if is_cls_loss != (task == "classification"):
+            raise ConfigError(f"train.loss.name {self.loss.name!r} does not apply to a {task} task")
+        self.resolved_metric(task)
