@@ -1,0 +1,137 @@
+"""Default search spaces and known-good recipes for each model family.
+
+``space: default`` in an experiment config picks the space of the model's family; ``warm_start:
+recipes`` runs the family's published recipes before the sampler takes over. Both are plain data
+(dotted config paths to parameter specs or values) so that a user can copy and edit them.
+
+Sources of the recipes:
+
+* text encoders (BERT-like): the fine-tuning grid of the BERT paper (Devlin et al., 2019,
+  appendix A.3): learning rate in {2e-5, 3e-5, 5e-5}, batch size in {16, 32}, 2 to 4 epochs, Adam
+  with weight decay 0.01 and linear decay after a 10% warmup, all layers trained;
+* CNNs: the usual ImageNet transfer recipe, SGD with momentum 0.9 and Nesterov, learning rate
+  0.01, weight decay 1e-4, cosine annealing, all layers trained.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from tunesmith.errors import ConfigError
+
+_TEXT_SPACE: dict[str, dict[str, Any]] = {
+    "train.freezing.strategy": {"type": "categorical", "choices": ["head", "last_k", "full"]},
+    "train.freezing.k": {
+        "type": "int",
+        "low": 1,
+        "high": 4,
+        "when": {"train.freezing.strategy": ["last_k"]},
+    },
+    "train.optimizer.lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True},
+    "train.batch_size": {"type": "categorical", "choices": [16, 32]},
+    "train.optimizer.weight_decay": {"type": "categorical", "choices": [0.0, 0.01, 0.1]},
+    "train.schedule.name": {"type": "categorical", "choices": ["constant", "linear", "cosine"]},
+    "train.schedule.warmup_ratio": {"type": "categorical", "choices": [0.0, 0.1]},
+    "model.dropout": {"type": "float", "low": 0.0, "high": 0.3},
+}
+
+_CNN_SPACE: dict[str, dict[str, Any]] = {
+    "train.freezing.strategy": {"type": "categorical", "choices": ["head", "last_k", "full"]},
+    "train.freezing.k": {
+        "type": "int",
+        "low": 1,
+        "high": 4,
+        "when": {"train.freezing.strategy": ["last_k"]},
+    },
+    "train.optimizer.name": {"type": "categorical", "choices": ["sgd", "adamw"]},
+    "train.optimizer.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    "train.optimizer.momentum": {
+        "type": "float",
+        "low": 0.8,
+        "high": 0.99,
+        "when": {"train.optimizer.name": ["sgd"]},
+    },
+    "train.optimizer.weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
+    "train.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
+    "train.schedule.name": {"type": "categorical", "choices": ["constant", "cosine"]},
+    "model.dropout": {"type": "float", "low": 0.0, "high": 0.5},
+}
+
+
+def _bert_recipes() -> list[dict[str, Any]]:
+    # The paper's middle setting first: if the budget only allows one recipe, it is the usual one.
+    lrs = [3e-5, 2e-5, 5e-5]
+    batch_sizes = [32, 16]
+    epochs = [3, 2, 4]
+    out = []
+    for lr, bs, ep in itertools.product(lrs, batch_sizes, epochs):
+        out.append(
+            {
+                "train.freezing.strategy": "full",
+                "train.optimizer.name": "adamw",
+                "train.optimizer.lr": lr,
+                "train.optimizer.weight_decay": 0.01,
+                "train.batch_size": bs,
+                "train.epochs": ep,
+                "train.schedule.name": "linear",
+                "train.schedule.warmup_ratio": 0.1,
+            }
+        )
+    return out
+
+
+def _cnn_recipes() -> list[dict[str, Any]]:
+    return [
+        {
+            "train.freezing.strategy": "full",
+            "train.optimizer.name": "sgd",
+            "train.optimizer.lr": lr,
+            "train.optimizer.momentum": 0.9,
+            "train.optimizer.nesterov": True,
+            "train.optimizer.weight_decay": 1e-4,
+            "train.batch_size": 32,
+            "train.schedule.name": "cosine",
+        }
+        for lr in (0.01, 0.003)
+    ]
+
+
+FAMILIES: Mapping[str, str] = MappingProxyType(
+    {
+        "hf_text": "text",
+        "efficientnet": "cnn",
+        "torchvision": "cnn",
+        "timm": "cnn",
+        "custom": "cnn",
+    }
+)
+
+DEFAULT_SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {"text": MappingProxyType(_TEXT_SPACE), "cnn": MappingProxyType(_CNN_SPACE)}
+)
+
+
+def family_of(model_kind: str) -> str:
+    """The model family (``text`` or ``cnn``) of a ``model.kind`` value."""
+    try:
+        return FAMILIES[model_kind]
+    except KeyError:
+        known = ", ".join(sorted(FAMILIES))
+        raise ConfigError(
+            f"model.kind: no default space for {model_kind!r}; known kinds: {known}"
+        ) from None
+
+
+def default_space(model_kind: str) -> dict[str, dict[str, Any]]:
+    """A fresh, editable copy of the default space for the model's family."""
+    space = DEFAULT_SPACES[family_of(model_kind)]
+    return {name: dict(spec) for name, spec in space.items()}
+
+
+def recipes(model_kind: str) -> list[dict[str, Any]]:
+    """The family's known-good recipes, most trusted first, as dotted-path overrides."""
+    family = family_of(model_kind)
+    return _bert_recipes() if family == "text" else _cnn_recipes()
