@@ -103,6 +103,10 @@ class _Page:
         self.sections.append((sid, title, body))
 
 
+_CURVES_KEY = (
+    '<p>Intermediate values by step. Solid blue: complete trials; <span style="color:#d62728">'
+    "dashed red, x = pruned here</span>; dotted grey: running or failed.</p>"
+)
 _NO_COMPLETE = '<p class="note">No complete trials yet: nothing to plot here.</p>'
 
 
@@ -122,7 +126,7 @@ def _plots(page: _Page, study: optuna.Study, data: D.StudyData) -> None:
                  else '<p class="note">The study has no trials.</p>')
     body = '<p class="note">No trial reported intermediate values.</p>'
     if curves:
-        body = page.figure(F.curves_spec(curves)) + page.png(
+        body = _CURVES_KEY + page.figure(F.curves_spec(curves)) + page.png(
             "learning_curves.png", P.curves_png(data, curves))
     page.section("curves", "Learning curves", body
                  + "<h3>Failed trials</h3>" + T.failed_trials(data))
