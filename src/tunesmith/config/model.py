@@ -1,0 +1,82 @@
+"""Which pretrained model to fine-tune and how to shape its new head.
+
+``kind`` is a registry key (``tunesmith.engine.models.registry``); the other fields are read by the
+adapter of that kind. The number of outputs is not configured: it is derived from the data (the
+number of classes, or 1 for regression). ``num_labels``, when given, is checked against the data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from tunesmith.config.base import Frozen
+
+MODEL_KINDS = ("hf_text", "efficientnet", "torchvision", "timm", "custom")
+POOLINGS = ("auto", "mean", "cls", "pooler")
+
+_FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_ATTR_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_0-9][\w]*)*$")
+
+DEFAULT_NAMES = {"hf_text": "packaged:minilm", "efficientnet": "efficientnet-lite0"}
+
+
+class ModelConfig(Frozen):
+    """``model:`` section of a fine-tuning config."""
+
+    kind: Literal["hf_text", "efficientnet", "torchvision", "timm", "custom"] = "hf_text"
+    name: str | None = Field(
+        default=None,
+        description="hf_text: hub id, local folder or 'packaged:minilm'; efficientnet: "
+        "'efficientnet-lite0'; torchvision/timm: the architecture name.",
+    )
+    pretrained: bool = True
+    weights: str | None = Field(
+        default=None,
+        description="efficientnet: a local state-dict file instead of the packaged one",
+    )
+    max_length: int = Field(default=128, ge=8, le=8192)
+    pooling: Literal["auto", "mean", "cls", "pooler"] = "auto"
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    image_size: int = Field(default=64, ge=16, le=1024)
+    factory: str | None = Field(default=None, description="custom: 'package.module:function'")
+    factory_kwargs: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
+    head: str | None = Field(default=None, description="custom: attribute path of the head")
+    groups: tuple[str, ...] = Field(default=(), description="custom: layer-group attribute paths")
+    replace_head: bool = True
+    num_labels: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _check_kind_fields(self) -> ModelConfig:
+        if self.kind == "custom":
+            if not self.factory:
+                raise ValueError("model.factory is required when model.kind is 'custom'")
+            if not _FACTORY_RE.match(self.factory):
+                raise ValueError(
+                    f"model.factory must look like 'package.module:function', got {self.factory!r}"
+                )
+            if not self.head:
+                raise ValueError("model.head (the head attribute path) is required for 'custom'")
+            if not self.groups:
+                raise ValueError(
+                    "model.groups (layer-group attribute paths) is required for 'custom'"
+                )
+        elif self.factory is not None:
+            raise ValueError(
+                f"model.factory is only read when model.kind is 'custom', not {self.kind!r}"
+            )
+        for path in (self.head, *self.groups):
+            if path is not None and not _ATTR_RE.match(path):
+                raise ValueError(
+                    f"model head/group paths must be dotted attribute names, got {path!r}"
+                )
+        if self.kind in ("torchvision", "timm") and not self.name:
+            raise ValueError(f"model.name (the architecture) is required for kind {self.kind!r}")
+        return self
+
+    @property
+    def resolved_name(self) -> str | None:
+        """``name``, or the default checkpoint of this kind."""
+        return self.name or DEFAULT_NAMES.get(self.kind)
