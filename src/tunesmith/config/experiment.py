@@ -1,0 +1,225 @@
+"""The experiment config: which study, which search space, which objective.
+
+``ExperimentConfig`` holds exactly one objective section. The known sections are listed in
+:data:`OBJECTIVE_SECTIONS`; adding an objective kind (the fine-tuning job, later) is one more
+optional field here, one more name in that tuple and one builder registered in
+``tunesmith.experiment.objectives`` — the runtime itself takes a ready objective and never looks at
+the section.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from tunesmith.config.base import Frozen
+from tunesmith.config.search import PrunerConfig, SamplerConfig, SpaceConfig
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}$")
+DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+RUNNERS = ("local", "inprocess", "ray")
+OBJECTIVE_SECTIONS: tuple[str, ...] = ("objective", "sklearn")
+
+MEMORY_ALIASES = ("memory", ":memory:", "inmemory")
+Direction = Literal["maximize", "minimize"]
+
+
+def check_safe_name(value: str) -> str:
+    """Names become folder names: letters, digits, ``-``, ``_``, ``.``; no leading dot; ≤ 100."""
+    if not SAFE_NAME.match(value) or value.startswith("."):
+        raise ValueError(
+            "must be 1-100 letters, digits, '-', '_' or '.', not starting with '.' "
+            "(it becomes a folder name)"
+        )
+    return value
+
+
+def check_reference(value: str) -> str:
+    """``package.module:attribute`` with identifiers on both sides."""
+    module, sep, attr = value.partition(":")
+    ident = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+    if (
+        not sep
+        or not module
+        or not all(ident.match(p) for p in module.split("."))
+        or not all(ident.match(p) for p in attr.split("."))
+    ):
+        raise ValueError("must look like 'package.module:name'")
+    return value
+
+
+def normalize_storage_url(url: str) -> str:
+    """Check a storage URL's form and normalise it; ``ValueError`` says what is wrong.
+
+    Accepted: ``sqlite:///file.db``, ``postgresql://user@host:port/db`` (``postgres://`` too),
+    ``mysql://...`` and ``memory`` (the study lives in this process only).
+    """
+    text = url.strip()
+    if text.lower() in MEMORY_ALIASES:
+        return "memory"
+    scheme = text.split("://", 1)[0].split("+", 1)[0].lower() if "://" in text else ""
+    if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
+        raise ValueError(
+            "must be a database URL (sqlite:///path/study.db, postgresql://user@host:port/db) "
+            "or 'memory'"
+        )
+    if scheme == "postgres":  # SQLAlchemy only knows the long spelling
+        text = "postgresql" + text[len("postgres") :]
+    if scheme == "sqlite" and not text.startswith("sqlite:///"):
+        raise ValueError("a SQLite URL has three slashes: sqlite:///file.db")
+    return text
+
+
+class StudyConfig(Frozen):
+    """Where the study lives, what it optimises and when it stops."""
+
+    name: str
+    storage: str | None = None
+    direction: Direction = "maximize"
+    directions: list[Direction] | None = None
+    metric: str | list[str] | None = None
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = Field(default_factory=PrunerConfig)
+    n_trials: int | None = Field(default=20, ge=1)
+    timeout: float | None = Field(default=None, gt=0)
+    target: float | None = None
+    patience: int | None = Field(default=None, ge=1)
+    workers: int = Field(default=1, ge=1, le=1024)
+    runner: Literal["local", "inprocess", "ray"] = "local"
+    max_consecutive_failures: int = Field(default=10, ge=1)
+    seed: int | None = Field(default=None, ge=0)
+    lease_seconds: float = Field(default=300.0, ge=5)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        return check_safe_name(v)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        return normalize_storage_url(v)
+
+    @field_validator("target")
+    @classmethod
+    def _finite_target(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyConfig:
+        dirs = self.all_directions
+        if self.directions is not None and len(self.directions) == 0:
+            raise ValueError("directions must list at least one direction")
+        if isinstance(self.metric, list) and len(self.metric) != len(dirs):
+            raise ValueError(
+                f"metric lists {len(self.metric)} names but there are {len(dirs)} directions"
+            )
+        if len(dirs) > 1 and isinstance(self.metric, str):
+            raise ValueError("a multi-objective study needs metric as a list, one per direction")
+        if len(dirs) > 1 and (self.target is not None or self.patience is not None):
+            raise ValueError("target and patience apply to single-objective studies only")
+        if self.n_trials is None and self.timeout is None:
+            raise ValueError("give n_trials, timeout or both (n_trials: null needs a timeout)")
+        return self
+
+    @property
+    def all_directions(self) -> list[str]:
+        return list(self.directions) if self.directions else [self.direction]
+
+    @property
+    def metric_names(self) -> list[str] | None:
+        if self.metric is None:
+            return None
+        return [self.metric] if isinstance(self.metric, str) else list(self.metric)
+
+    def storage_url(self) -> str:
+        """The storage URL, defaulting to ``sqlite:///runs/<name>/study.db``."""
+        return self.storage or f"sqlite:///runs/{self.name}/study.db"
+
+
+class SklearnObjectiveConfig(Frozen):
+    """Cross-validate a scikit-learn estimator on a dataset scikit-learn ships."""
+
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    dataset: Literal["iris", "wine", "breast_cancer", "digits", "diabetes"]
+    cv: int = Field(default=5, ge=2, le=100)
+    scoring: str | None = None
+
+    @field_validator("estimator")
+    @classmethod
+    def _reference(cls, v: str) -> str:
+        return check_reference(v)
+
+    @field_validator("scoring")
+    @classmethod
+    def _scorer(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from sklearn.metrics import get_scorer_names
+
+        names = sorted(get_scorer_names())
+        if v not in names:
+            import difflib
+
+            close = difflib.get_close_matches(v, names, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(names)}"
+            raise ValueError(f"must be a scikit-learn scorer name; {hint}")
+        return v
+
+
+class ExperimentConfig(Frozen):
+    """A whole experiment: ``study``, ``space`` and exactly one objective section."""
+
+    study: StudyConfig
+    space: SpaceConfig
+    objective: str | None = None
+    sklearn: SklearnObjectiveConfig | None = None
+
+    @field_validator("objective")
+    @classmethod
+    def _reference(cls, v: str | None) -> str | None:
+        return None if v is None else check_reference(v)
+
+    @field_validator("space")
+    @classmethod
+    def _space_not_empty(cls, v: SpaceConfig) -> SpaceConfig:
+        if not v.root:
+            raise ValueError("must define at least one parameter")
+        return v
+
+    @model_validator(mode="after")
+    def _one_objective(self) -> ExperimentConfig:
+        given = [s for s in OBJECTIVE_SECTIONS if getattr(self, s, None) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one objective section of {', '.join(OBJECTIVE_SECTIONS)}; "
+                f"got {', '.join(given) or 'none'}"
+            )
+        return self
+
+    @property
+    def objective_kind(self) -> str:
+        """The name of the objective section that is set."""
+        return next(s for s in OBJECTIVE_SECTIONS if getattr(self, s, None) is not None)
+
+
+def load_experiment(path: str | Path, overrides: Iterable[str] = ()) -> ExperimentConfig:
+    """Read, override (``--set key=value``) and validate an experiment YAML file."""
+    from tunesmith.config.loader import apply_overrides, load_yaml, validate
+    from tunesmith.errors import ConfigError
+
+    loaded = load_yaml(path)
+    if not isinstance(loaded.data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with study, space, objective")
+    data = apply_overrides(loaded.data, overrides)
+    return validate(ExperimentConfig, data, str(path), loaded)  # type: ignore[no-any-return]

@@ -1,0 +1,317 @@
+"""The coordinator: the one process that reads and writes the study.
+
+Loop: reconcile abandoned trials once, then ask the sampler for trials while the budget allows and
+the runner has free slots, hand their parameters to the runner, answer each intermediate report
+(``trial.report`` + ``should_prune``), tell each result, renew the leases of running trials, and
+stop on the trial budget, the timeout, the target, the patience, an exhausted grid or too many
+failures in a row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunesmith.config.experiment import StudyConfig
+from tunesmith.errors import StudyFailedError
+from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
+from tunesmith.experiment.leases import (
+    FAIL_REASON,
+    LEASE,
+    OWNER,
+    Owner,
+    fail_and_requeue,
+    reconcile,
+)
+from tunesmith.experiment.results import BadResult, to_values
+from tunesmith.runners.base import Outcome, Runner, TrialTask
+
+log = logging.getLogger(__name__)
+
+MAX_ATTR_CHARS = 4000
+
+
+@dataclass
+class _Live:
+    trial: Any  # optuna.Trial
+    started: float
+
+
+@dataclass
+class _Tally:
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    streak: int = 0
+    first_failure: str | None = None
+    done_at_start: int = 0
+
+
+@dataclass
+class _Clock:
+    start: float = field(default_factory=time.monotonic)
+    last_renew: float = field(default_factory=time.monotonic)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+class Coordinator:
+    """Drives one study with one runner until a stop rule fires; see :meth:`run`."""
+
+    def __init__(
+        self,
+        study: Any,
+        space: Any,
+        runner: Runner,
+        config: StudyConfig,
+        on_event: OnEvent | None = None,
+        owner: Owner | None = None,
+    ) -> None:
+        self.study = study
+        self._space = space
+        self._runner = runner
+        self._cfg = config
+        self._on_event = on_event
+        self._owner = owner or Owner()
+        self._live: dict[int, _Live] = {}
+        self._tally = _Tally()
+        self._clock = _Clock()
+        self._multi = len(config.all_directions) > 1
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> str:
+        """Run until a stop rule fires; return its name. Raises StudyFailedError (exit 3)."""
+        reconcile(self.study, self._owner)
+        self._count_existing()
+        self._emit("started")
+        reason: str | None = None
+        try:
+            while True:
+                reason = reason or self._stop_reason()
+                while reason is None and len(self._live) < self._runner.slots:
+                    self._start_trial()
+                    reason = self._stop_reason()
+                if not self._live:
+                    break
+                for outcome in self._runner.wait(self._wait_time(), self._decide):
+                    self._finish(outcome)
+                self._renew_leases()
+                if self._tally.streak >= self._cfg.max_consecutive_failures:
+                    reason = "failures"
+                    break
+        except BaseException:
+            self._abandon_live("coordinator interrupted")
+            raise
+        finally:
+            self._runner.close()
+        if reason == "failures":
+            self._abandon_live("study stopped after repeated failures")
+            self._emit("stopped", message="failures")
+            raise StudyFailedError(
+                f"study {self._cfg.name!r} stopped: {self._tally.streak} trials failed in a row "
+                f"(study.max_consecutive_failures = {self._cfg.max_consecutive_failures}); "
+                f"the first error was: {self._tally.first_failure}"
+            )
+        self._emit("stopped", message=reason)
+        log.info("study %r stopped: %s", self._cfg.name, reason)
+        return reason or "done"
+
+    def _wait_time(self) -> float:
+        wait = max(0.05, min(1.0, self._cfg.lease_seconds / 3))
+        if self._cfg.timeout is not None:
+            wait = max(0.05, min(wait, self._cfg.timeout - self._clock.elapsed()))
+        return wait
+
+    # -- starting and finishing trials ------------------------------------------------------
+    def _start_trial(self) -> None:
+        trial = self.study.ask()
+        now = time.time()
+        trial.set_user_attr(OWNER, self._owner.attrs(now))
+        trial.set_user_attr(LEASE, now + self._cfg.lease_seconds)
+        params = self._space.suggest(trial)
+        seed = None if self._cfg.seed is None else self._cfg.seed + trial.number
+        self._live[trial.number] = _Live(trial, now)
+        self._runner.submit(TrialTask(trial.number, params, seed))
+        self._emit("trial_started", trial=trial.number)
+
+    def _decide(self, key: int, step: int, value: float) -> bool:
+        live = self._live.get(key)
+        if live is None or self._multi:  # Optuna prunes single-objective studies only
+            return False
+        live.trial.report(value, step)
+        self._renew_leases()
+        return bool(live.trial.should_prune())
+
+    def _finish(self, outcome: Outcome) -> None:
+        from optuna.trial import TrialState
+
+        live = self._live.pop(outcome.key, None)
+        if live is None:
+            return
+        trial = live.trial
+        values: list[float] | None = None
+        state = TrialState.COMPLETE
+        reason: str | None = None
+        if outcome.status == "ok":
+            try:
+                values, extra = to_values(
+                    outcome.value, len(self._cfg.all_directions), self._cfg.metric_names
+                )
+                for name, value in extra.items():
+                    trial.set_user_attr(name, value)
+            except BadResult as exc:
+                state, reason = TrialState.FAIL, str(exc)
+        elif outcome.status == "pruned":
+            state = TrialState.PRUNED
+        else:
+            state, reason = TrialState.FAIL, outcome.error or "unknown error"
+            if outcome.detail:
+                trial.set_user_attr("fail_traceback", outcome.detail[-MAX_ATTR_CHARS:])
+        if reason is not None:
+            trial.set_user_attr(FAIL_REASON, reason[:MAX_ATTR_CHARS])
+            log.warning("trial %d failed: %s", trial.number, reason)
+        self._tell(trial, state, values)
+        self._count(trial.number, state, reason)
+        self._emit(
+            "trial_finished",
+            trial=trial.number,
+            state=state.name,
+            values=tuple(values) if values else None,
+            message=reason,
+        )
+
+    def _tell(self, trial: Any, state: Any, values: list[float] | None) -> None:
+        try:
+            if values is not None:
+                self.study.tell(trial, values)
+            else:
+                self.study.tell(trial, state=state)
+        except RuntimeError as exc:
+            # GridSampler calls study.stop() after the last grid point, which Optuna only allows
+            # inside optimize(); the state is already stored (Optuna writes it in a finally).
+            if "Study.stop" not in str(exc):
+                raise
+
+    def _count(self, number: int, state: Any, reason: str | None) -> None:
+        from optuna.trial import TrialState
+
+        t = self._tally
+        if state == TrialState.FAIL:
+            t.failed += 1
+            t.streak += 1
+            if t.streak == 1:
+                t.first_failure = f"trial {number}: {reason}"
+        else:
+            t.streak = 0
+            t.first_failure = None
+            if state == TrialState.COMPLETE:
+                t.complete += 1
+            else:
+                t.pruned += 1
+
+    def _count_existing(self) -> None:
+        from optuna.trial import TrialState
+
+        trials = self.study.get_trials(deepcopy=False)
+        self._tally.complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        self._tally.pruned = sum(t.state == TrialState.PRUNED for t in trials)
+        self._tally.failed = sum(t.state == TrialState.FAIL for t in trials)
+        self._tally.done_at_start = self._tally.complete + self._tally.pruned
+
+    # -- leases and clean-up ----------------------------------------------------------------
+    def _renew_leases(self) -> None:
+        if time.monotonic() - self._clock.last_renew < self._cfg.lease_seconds / 3:
+            return
+        self._clock.last_renew = time.monotonic()
+        until = time.time() + self._cfg.lease_seconds
+        for live in self._live.values():
+            live.trial.set_user_attr(LEASE, until)
+
+    def _abandon_live(self, reason: str) -> None:
+        """Fail this run's running trials (their parameters are queued again once)."""
+        for number in list(self._live):
+            live = self._live.pop(number)
+            try:
+                frozen = self.study._storage.get_trial(live.trial._trial_id)
+                fail_and_requeue(self.study, frozen, reason)
+            except Exception as exc:  # clean-up must not hide the original error
+                log.warning("could not mark trial %d failed: %s", number, exc)
+
+    # -- stop rules -------------------------------------------------------------------------
+    def _stop_reason(self) -> str | None:
+        from optuna.trial import TrialState
+
+        cfg = self._cfg
+        if self._tally.streak >= cfg.max_consecutive_failures:
+            return "failures"
+        if cfg.timeout is not None and self._clock.elapsed() >= cfg.timeout:
+            return "timeout"
+        trials = self.study.get_trials(deepcopy=False)
+        counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        if cfg.n_trials is not None and sum(t.state in counted for t in trials) >= cfg.n_trials:
+            return "n_trials"
+        if self._grid_exhausted(trials):
+            return "grid exhausted"
+        if not self._multi:
+            return self._single_objective_stop(trials)
+        return None
+
+    def _grid_exhausted(self, trials: list[Any]) -> bool:
+        total = getattr(self.study.sampler, "_n_min_trials", None)
+        if total is None or not hasattr(self.study.sampler, "is_exhausted"):
+            return False
+        from optuna.trial import TrialState
+
+        used = {
+            t.system_attrs.get("grid_id")
+            for t in trials
+            if "grid_id" in t.system_attrs
+            and (t.state.is_finished() or t.state == TrialState.RUNNING)
+        }
+        return len(used) >= int(total)
+
+    def _single_objective_stop(self, trials: list[Any]) -> str | None:
+        from optuna.trial import TrialState
+
+        cfg = self._cfg
+        done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        if not done:
+            return None
+        sign = 1.0 if cfg.all_directions[0] == "maximize" else -1.0
+        if cfg.target is not None and any(sign * t.value >= sign * cfg.target for t in done):
+            return "target reached"
+        if cfg.patience is not None:
+            done.sort(key=lambda t: (t.datetime_complete or t.datetime_start, t.number))
+            best = max(range(len(done)), key=lambda i: (sign * done[i].value, -i))
+            if len(done) - 1 - best >= cfg.patience:
+                return "patience"
+        return None
+
+    def _best_value(self) -> float | None:
+        if self._multi or self._tally.complete == 0:
+            return None
+        try:
+            return float(self.study.best_value)
+        except ValueError:
+            return None
+
+    def _emit(self, kind: Any, **fields: Any) -> None:
+        if self._on_event is None:
+            return
+        t = self._tally
+        progress = Progress(
+            study_name=self._cfg.name,
+            complete=t.complete,
+            pruned=t.pruned,
+            failed=t.failed,
+            running=len(self._live),
+            best_value=self._best_value(),
+            elapsed=self._clock.elapsed(),
+            n_trials=self._cfg.n_trials,
+            timeout=self._cfg.timeout,
+            done_at_start=t.done_at_start,
+        )
+        self._on_event(StudyEvent(kind, progress, **fields))

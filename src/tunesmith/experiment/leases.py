@@ -1,0 +1,112 @@
+"""Trial ownership: who runs a RUNNING trial, until when, and what to do when the owner is gone.
+
+Each trial a coordinator starts carries two user attributes: ``owner`` (host, process id, a run id
+unique to that coordinator, start time) and ``lease_until`` (a UNIX time the coordinator keeps
+pushing forward). A RUNNING trial is stale when its owner ran on this host and that process is
+gone (or is this very process under an earlier run id), or when its lease has expired. Stale
+trials are marked FAIL and their parameters queued again, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+OWNER = "owner"
+LEASE = "lease_until"
+REQUEUED = "requeued"
+REQUEUED_FROM = "requeued_from"
+FAIL_REASON = "fail_reason"
+UNOWNED_GRACE_S = 600.0
+"""A RUNNING trial with no owner (killed between ask and the owner write) is stale after this."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The identity of one coordinator run."""
+
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def attrs(self, started: float) -> dict[str, Any]:
+        return {"host": self.host, "pid": self.pid, "run": self.run, "started": started}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process: alive
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def stale_reason(trial: Any, me: Owner, now: float) -> str | None:
+    """Why a RUNNING frozen trial belongs to nobody alive, or None when it may be alive."""
+    owner = trial.user_attrs.get(OWNER)
+    lease = trial.user_attrs.get(LEASE)
+    if not isinstance(owner, dict):
+        start = trial.datetime_start.timestamp() if trial.datetime_start else now
+        if now - start > UNOWNED_GRACE_S:
+            return "running trial without owner (its process died before recording one)"
+        return None
+    if owner.get("run") == me.run:
+        return None
+    if owner.get("host") == me.host:
+        pid = int(owner.get("pid", -1))
+        if pid == me.pid:
+            return f"owner (this process, earlier run {owner.get('run')}) is no longer running it"
+        if not pid_alive(pid):
+            return f"owner process {pid} on {me.host} is dead"
+    if isinstance(lease, (int, float)) and lease < now:
+        return f"lease of owner {owner.get('host')}:{owner.get('pid')} expired"
+    return None
+
+
+def fail_and_requeue(study: Any, trial: Any, reason: str) -> bool:
+    """Mark a RUNNING frozen trial FAIL with ``reason``; queue its parameters again unless it
+    already was a re-run or was re-queued. Returns whether it was queued again."""
+    from optuna.trial import TrialState
+
+    storage = study._storage  # Optuna offers no public writer for another process's trial
+    requeue = bool(trial.params) and not (
+        REQUEUED_FROM in trial.user_attrs or REQUEUED in trial.user_attrs
+    )
+    storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)
+    storage.set_trial_user_attr(trial._trial_id, REQUEUED, requeue)
+    storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    if requeue:
+        study.enqueue_trial(dict(trial.params), user_attrs={REQUEUED_FROM: trial.number})
+    return requeue
+
+
+def reconcile(study: Any, me: Owner, now: float | None = None) -> list[int]:
+    """Fail stale RUNNING trials and queue their parameters again once; return their numbers."""
+    from optuna.trial import TrialState
+
+    now = time.time() if now is None else now
+    done: list[int] = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        reason = stale_reason(trial, me, now)
+        if reason is None:
+            continue
+        requeued = fail_and_requeue(study, trial, f"abandoned: {reason}")
+        log.warning(
+            "trial %d: %s; marked failed%s",
+            trial.number,
+            reason,
+            ", parameters queued again" if requeued else "",
+        )
+        done.append(trial.number)
+    return done

@@ -1,0 +1,144 @@
+"""Build the objective a study runs from an experiment config, validating it before any storage.
+
+``OBJECTIVE_BUILDERS`` maps the name of an objective section of ``ExperimentConfig`` to a builder
+``(config) -> callable(params[, reporter])``. Adding an objective kind is one builder and one line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from tunesmith.config.experiment import ExperimentConfig, SklearnObjectiveConfig
+from tunesmith.errors import ConfigError
+
+
+def resolve_reference(ref: str, field_name: str) -> Any:
+    """Import ``package.module:name``; failures are :class:`ConfigError` naming the field.
+
+    The current directory is searched first, as ``python -m`` does, so a config can name a module
+    that sits beside it when run from its folder.
+    """
+    module_name, _, attr = ref.partition(":")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"{field_name}: cannot import module {module_name!r} of {ref!r}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(
+                f"{field_name}: module {module_name!r} has no attribute {attr!r} (from {ref!r})"
+            ) from None
+    return obj
+
+
+def python_objective(config: ExperimentConfig) -> Callable[..., Any]:
+    """The function named by ``objective: package.module:function``."""
+    assert config.objective is not None
+    fn = resolve_reference(config.objective, "objective")
+    if not callable(fn):
+        raise ConfigError(f"objective: {config.objective!r} is not callable, got {fn!r}")
+    return fn  # type: ignore[no-any-return]
+
+
+DATASET_LOADERS = MappingProxyType(
+    {
+        "iris": "load_iris",
+        "wine": "load_wine",
+        "breast_cancer": "load_breast_cancer",
+        "digits": "load_digits",
+        "diabetes": "load_diabetes",
+    }
+)
+
+
+@dataclass
+class SklearnCrossValidation:
+    """Objective: mean cross-validated score of ``estimator(**fixed, **params)`` on a dataset.
+
+    Returns ``{"score": mean, "score_std": std}``; the coordinator optimises ``score`` (its
+    ``default_metric``). The data is loaded once per process and kept.
+    """
+
+    default_metric = "score"
+
+    estimator: str
+    fixed: dict[str, Any]
+    dataset: str
+    cv: int
+    scoring: str | None
+    _data: Any = field(default=None, repr=False, compare=False)
+
+    def __call__(self, params: dict[str, Any]) -> dict[str, float]:
+        from sklearn import datasets
+        from sklearn.model_selection import cross_val_score
+
+        if self._data is None:
+            self._data = getattr(datasets, DATASET_LOADERS[self.dataset])(return_X_y=True)
+        X, y = self._data
+        cls = resolve_reference(self.estimator, "sklearn.estimator")
+        model = cls(**self.fixed).set_params(**params)
+        scores = cross_val_score(model, X, y, cv=self.cv, scoring=self.scoring)
+        return {"score": float(scores.mean()), "score_std": float(scores.std())}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_data": None}
+
+
+def sklearn_objective(config: ExperimentConfig) -> Callable[..., Any]:
+    """Cross-validation of ``sklearn.estimator``; every space name must be an estimator param."""
+    section: SklearnObjectiveConfig | None = config.sklearn
+    assert section is not None
+    cls = resolve_reference(section.estimator, "sklearn.estimator")
+    try:
+        known = set(cls(**section.params).get_params(deep=True))
+    except Exception as exc:
+        raise ConfigError(
+            f"sklearn.params: {section.estimator} refused {section.params}: {exc}"
+        ) from None
+    for name in config.space.root:
+        if name not in known:
+            raise ConfigError(
+                f"space.{name}: not a parameter of {section.estimator}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+    if config.study.all_directions != ["maximize"]:
+        raise ConfigError(
+            "study.direction: scikit-learn scores are greater-is-better, so a sklearn objective "
+            f"maximizes; got {config.study.all_directions}"
+        )
+    if config.study.metric not in (None, "score"):
+        raise ConfigError(
+            f"study.metric: a sklearn objective reports 'score', got {config.study.metric!r}"
+        )
+    return SklearnCrossValidation(
+        section.estimator, dict(section.params), section.dataset, section.cv, section.scoring
+    )
+
+
+OBJECTIVE_BUILDERS: Mapping[str, Callable[[ExperimentConfig], Callable[..., Any]]] = (
+    MappingProxyType({"objective": python_objective, "sklearn": sklearn_objective})
+)
+
+
+def build_objective(config: ExperimentConfig) -> Callable[..., Any]:
+    """The objective for ``config``'s objective section (validated; nothing is written)."""
+    kind = config.objective_kind
+    if kind not in OBJECTIVE_BUILDERS:
+        raise ConfigError(
+            f"{kind}: no objective builder for this section; known: {', '.join(OBJECTIVE_BUILDERS)}"
+        )
+    return OBJECTIVE_BUILDERS[kind](config)

@@ -1,0 +1,179 @@
+"""What every runner shares: the task handed out, the outcome handed back, and trial execution.
+
+A runner never opens the storage. The coordinator submits :class:`TrialTask` objects, calls
+:meth:`Runner.wait` with a ``decide(key, step, value) -> prune?`` function that answers each
+intermediate report, and gets :class:`Outcome` objects back. :func:`execute_trial` is the one place
+that calls a user objective, in whichever process runs it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import optuna
+
+Decide = Callable[[int, int, float], bool]
+"""``decide(trial_key, step, value)`` returns True when the trial should stop (pruned)."""
+
+
+class TrialPruned(optuna.exceptions.TrialPruned):
+    """Raise from an objective to end the trial as pruned (its last reported value is kept)."""
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """One trial to run: its key (the Optuna trial number), parameters and per-trial seed."""
+
+    key: int
+    params: dict[str, Any]
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial ended in its runner.
+
+    ``status`` is ``ok`` (``value`` holds what the objective returned, converted to plain Python),
+    ``pruned`` (the objective stopped after a prune answer or raised TrialPruned) or ``error``
+    (``error`` is a one-line reason, ``detail`` the traceback when there is one).
+    """
+
+    key: int
+    status: Literal["ok", "pruned", "error"]
+    value: Any = None
+    error: str | None = None
+    detail: str | None = field(default=None, repr=False)
+
+
+class Reporter(Protocol):
+    """What an objective receives to report intermediate values."""
+
+    def report(self, step: int, value: float) -> bool:
+        """Record ``value`` at ``step``; True means stop now (the trial is pruned)."""
+        ...
+
+
+class Runner(Protocol):
+    """Runs trials somewhere else than the coordinator's bookkeeping (processes, Ray, inline)."""
+
+    slots: int
+
+    def submit(self, task: TrialTask) -> None: ...
+
+    def wait(self, timeout: float, decide: Decide) -> list[Outcome]: ...
+
+    def close(self) -> None: ...
+
+
+class ReporterBase:
+    """Validates reports and remembers a prune answer; subclasses say how to ask."""
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+        self.pruned = False
+
+    def report(self, step: int, value: float) -> bool:
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"reporter.report: step must be an int >= 0, got {step!r}")
+        value = float(value)
+        if self.pruned:
+            return True
+        if math.isfinite(value) and self._ask(step, value):
+            self.pruned = True
+        return self.pruned
+
+    def _ask(self, step: int, value: float) -> bool:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class CallbackReporter(ReporterBase):
+    """Asks ``decide`` directly (the in-process runner)."""
+
+    def __init__(self, key: int, decide: Decide) -> None:
+        super().__init__(key)
+        self._decide = decide
+
+    def _ask(self, step: int, value: float) -> bool:
+        return bool(self._decide(self.key, step, value))
+
+
+@dataclass(frozen=True)
+class ObjectiveCall:
+    """A user callable taking ``(params)`` or ``(params, reporter)``, called uniformly."""
+
+    fn: Callable[..., Any]
+    takes_reporter: bool
+
+    def __call__(self, params: dict[str, Any], reporter: Reporter) -> Any:
+        return self.fn(params, reporter) if self.takes_reporter else self.fn(params)
+
+
+def as_objective_call(fn: Callable[..., Any]) -> ObjectiveCall:
+    """Wrap ``fn(params)`` or ``fn(params, reporter)``; a TypeError names a wrong signature."""
+    if isinstance(fn, ObjectiveCall):
+        return fn
+    if not callable(fn):
+        raise TypeError(f"the objective must be callable, got {type(fn).__name__}")
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return ObjectiveCall(fn, takes_reporter=False)
+    positional = [
+        p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    varargs = any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) > 2 or (not positional and not varargs):
+        raise TypeError(f"the objective must take (params) or (params, reporter), got {fn!r}{sig}")
+    return ObjectiveCall(fn, takes_reporter=len(positional) >= 2 or varargs)
+
+
+def plain_result(value: Any) -> Any:
+    """Numbers → float, mappings → dict of plain values, sequences → list (picklable, small)."""
+    if isinstance(value, dict):
+        return {str(k): plain_result(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_result(v) for v in value]
+    if isinstance(value, (str, bool)) or value is None:
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def execute_trial(objective: ObjectiveCall, task: TrialTask, reporter: ReporterBase) -> Outcome:
+    """Run one trial in this process and describe how it ended (never raises for user errors)."""
+    if task.seed is not None:
+        _seed_everything(task.seed)
+    try:
+        value = objective(dict(task.params), reporter)
+    except optuna.exceptions.TrialPruned:
+        return Outcome(task.key, "pruned")
+    except Exception as exc:
+        return Outcome(
+            task.key,
+            "error",
+            error=f"{type(exc).__name__}: {exc}",
+            detail=traceback.format_exc(),
+        )
+    if reporter.pruned:
+        return Outcome(task.key, "pruned")
+    return Outcome(task.key, "ok", value=plain_result(value))

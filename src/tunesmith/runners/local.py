@@ -1,0 +1,207 @@
+"""Run trials in spawned worker processes that stream their reports back over pipes.
+
+Each worker is started with the ``spawn`` context and receives the objective by value
+(cloudpickle), so closures and lambdas from a script or notebook work. A worker runs trials one
+after another until told to stop. Messages, worker → coordinator: ``("report", key, step, value)``
+(answered with ``("answer", prune)``) and ``("done", Outcome)``; coordinator → worker:
+``("run", TrialTask)``, ``("answer", bool)`` and ``("stop",)``. A worker that dies (killed, out of
+memory, segfault) ends its trial as an error naming the exit code or signal; the next submit starts
+a replacement. Workers never open the storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from tunesmith.errors import ConfigError
+from tunesmith.runners.base import Decide, ObjectiveCall, Outcome, ReporterBase, TrialTask
+
+log = logging.getLogger(__name__)
+
+
+class _ByValue:
+    """Carries an object through multiprocessing's pickler by value, using cloudpickle.
+
+    The bytes go from this process to its own child over a private pipe (the same trust as every
+    multiprocessing message); the child rebuilds the object with ``cloudpickle.loads``.
+    """
+
+    def __init__(self, obj: Any) -> None:
+        import cloudpickle
+
+        self.payload = cloudpickle.dumps(obj)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        import cloudpickle
+
+        return (cloudpickle.loads, (self.payload,))
+
+
+class _PipeReporter(ReporterBase):
+    def __init__(self, key: int, conn: Connection) -> None:
+        super().__init__(key)
+        self._conn = conn
+
+    def _ask(self, step: int, value: float) -> bool:
+        self._conn.send(("report", self.key, step, value))
+        msg = self._conn.recv()
+        return bool(msg[1])
+
+
+def worker_main(conn: Connection, objective: ObjectiveCall) -> None:
+    """The loop of one worker process (module-level so that spawn can import it)."""
+    from tunesmith.runners.base import execute_trial
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the coordinator is gone
+            return
+        if msg[0] != "run":
+            return
+        task: TrialTask = msg[1]
+        try:
+            outcome = execute_trial(objective, task, _PipeReporter(task.key, conn))
+        except (EOFError, OSError, BrokenPipeError):
+            return
+        try:
+            conn.send(("done", outcome))
+        except (EOFError, OSError):
+            return
+        except Exception as exc:  # the result could not be pickled
+            conn.send(("done", Outcome(task.key, "error", error=f"result not sendable: {exc}")))
+
+
+def describe_exit(code: int | None) -> str:
+    """``killed by signal SIGKILL`` / ``exited with code 1``."""
+    if code is None:
+        return "did not exit"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"killed by signal {name}{hint}"
+    return f"exited with code {code}"
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    conn: Connection
+    task: TrialTask | None = None
+
+
+class LocalRunner:
+    """Up to ``workers`` spawned processes; tasks wait in a queue for a free one."""
+
+    def __init__(self, objective: ObjectiveCall, workers: int) -> None:
+        import multiprocessing
+
+        try:
+            self._shipped = _ByValue(objective)
+        except Exception as exc:
+            raise ConfigError(
+                f"objective cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
+                "use runner: inprocess (study.runner) for objectives that cannot be pickled"
+            ) from None
+        self.slots = workers
+        self._ctx = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self._queue: deque[TrialTask] = deque()
+
+    def submit(self, task: TrialTask) -> None:
+        self._queue.append(task)
+        self._dispatch()
+
+    def _start_worker(self) -> _Worker:
+        parent, child = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(
+            target=worker_main, args=(child, self._shipped), daemon=True, name="tunesmith-worker"
+        )
+        proc.start()
+        child.close()
+        worker = _Worker(proc, parent)
+        self._workers.append(worker)
+        log.debug("started worker pid %s", proc.pid)
+        return worker
+
+    def _dispatch(self) -> None:
+        while self._queue:
+            idle = next((w for w in self._workers if w.task is None), None)
+            if idle is None:
+                if len(self._workers) >= self.slots:
+                    return
+                idle = self._start_worker()
+            task = self._queue.popleft()
+            idle.task = task
+            # A worker that died before taking the task is noticed by its sentinel in wait().
+            with contextlib.suppress(OSError):
+                idle.conn.send(("run", task))
+
+    def wait(self, timeout: float, decide: Decide) -> list[Outcome]:
+        """Handle messages and exits for up to ``timeout`` seconds; return finished trials."""
+        self._dispatch()
+        if not self._workers:
+            return []
+        by_conn = {w.conn: w for w in self._workers}
+        by_sentinel = {w.proc.sentinel: w for w in self._workers}
+        ready = wait([*by_conn, *by_sentinel], timeout)
+        outcomes: list[Outcome] = []
+        for conn in [r for r in ready if r in by_conn]:
+            self._drain(by_conn[conn], decide, outcomes)  # type: ignore[index]
+        for sentinel in [r for r in ready if r in by_sentinel]:
+            worker = by_sentinel[sentinel]  # type: ignore[index]
+            self._drain(worker, decide, outcomes)
+            self._bury(worker, outcomes)
+        self._dispatch()
+        return outcomes
+
+    def _drain(self, worker: _Worker, decide: Decide, outcomes: list[Outcome]) -> None:
+        try:
+            while worker.conn.poll():
+                msg = worker.conn.recv()
+                if msg[0] == "report":
+                    _, key, step, value = msg
+                    worker.conn.send(("answer", bool(decide(key, step, value))))
+                elif msg[0] == "done":
+                    outcomes.append(msg[1])
+                    worker.task = None
+        except (EOFError, OSError):
+            pass
+
+    def _bury(self, worker: _Worker, outcomes: list[Outcome]) -> None:
+        worker.proc.join(timeout=5)
+        reason = describe_exit(worker.proc.exitcode)
+        log.warning("worker pid %s %s", worker.proc.pid, reason)
+        if worker.task is not None:
+            outcomes.append(Outcome(worker.task.key, "error", error=f"worker process {reason}"))
+        worker.conn.close()
+        self._workers.remove(worker)
+
+    def close(self) -> None:
+        """Stop idle workers politely and terminate busy ones."""
+        for w in self._workers:
+            try:
+                if w.task is None:
+                    w.conn.send(("stop",))
+                else:
+                    w.proc.terminate()
+            except OSError:
+                pass
+        for w in self._workers:
+            w.proc.join(timeout=5)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join(timeout=5)
+            w.conn.close()
+        self._workers.clear()
+        self._queue.clear()

@@ -1,0 +1,117 @@
+"""Create, resume and read Optuna studies.
+
+A study written here is a plain Optuna study: ``optuna.load_study(study_name=..., storage=url)``
+opens it, and so does ``optuna-dashboard``. Only the coordinator calls :func:`open_study`; the
+read-only helpers serve ``tunesmith trials`` / ``tunesmith best`` and reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tunesmith.errors import ConfigError, TunesmithError
+from tunesmith.storage.urls import is_memory, prepare_storage_url, redact, storage_exists
+
+if TYPE_CHECKING:
+    import optuna
+
+log = logging.getLogger(__name__)
+
+SQLITE_TIMEOUT_S = 60.0
+
+
+def make_storage(url: str) -> Any:
+    """An Optuna storage object for ``url`` (in-memory, or an RDB storage with sane timeouts)."""
+    import optuna
+
+    if is_memory(url):
+        return optuna.storages.InMemoryStorage()
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except ImportError as exc:
+        raise ConfigError(
+            f"storage {redact(url)}: its database driver is not installed ({exc}); "
+            "for PostgreSQL: pip install 'tunesmith[postgres]'"
+        ) from None
+    except Exception as exc:  # SQLAlchemy's OperationalError and friends
+        raise TunesmithError(f"cannot open storage {redact(url)}: {exc}") from None
+
+
+def _directions_names(directions: Sequence[Any]) -> list[str]:
+    return [getattr(d, "name", str(d)).lower() for d in directions]
+
+
+def open_study(
+    name: str,
+    url: str,
+    directions: Sequence[str],
+    sampler: Any = None,
+    pruner: Any = None,
+    storage: Any = None,
+) -> optuna.Study:
+    """Create the study, or load it when one of that name exists (resume).
+
+    An existing study must have the same directions; otherwise :class:`ConfigError`.
+    ``storage`` may be a ready storage object (used for in-memory studies shared with a caller).
+    """
+    import optuna
+
+    if storage is None:
+        storage = make_storage(prepare_storage_url(url))
+    wanted = [d.lower() for d in directions]
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        study_id = None
+    if study_id is not None:
+        have = _directions_names(storage.get_study_directions(study_id))
+        if have != wanted:
+            raise ConfigError(
+                f"study {name!r} in {redact(url)} was created with directions {have}; "
+                f"this config asks for {wanted} (use another study.name)"
+            )
+        log.info("resuming study %r from %s", name, redact(url))
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        directions=wanted,  # type: ignore[arg-type]
+        load_if_exists=True,
+    )
+
+
+def load_existing_study(name: str, url: str) -> optuna.Study:
+    """Open a study that must already exist (read side: ``trials``, ``best``, reports).
+
+    A missing SQLite file or an unknown study name is a :class:`TunesmithError` (exit 2); nothing
+    is created.
+    """
+    import optuna
+
+    if is_memory(url):
+        raise ConfigError("an in-memory study cannot be read back; give a database URL")
+    if not storage_exists(url):
+        raise TunesmithError(f"no study {name!r}: storage {redact(url)} does not exist")
+    storage = make_storage(url)
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        known = [s.study_name for s in storage.get_all_studies()]
+        hint = f"; studies there: {', '.join(known)}" if known else "; it holds no study"
+        raise TunesmithError(f"no study {name!r} in {redact(url)}{hint}") from None
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def delete_study(name: str, url: str) -> None:
+    """Delete a study (tests and clean-up)."""
+    import optuna
+
+    optuna.delete_study(study_name=name, storage=make_storage(url))
