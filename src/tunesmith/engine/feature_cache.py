@@ -1,0 +1,211 @@
+"""Cache of backbone features for runs whose backbone stays frozen.
+
+When no layer group trains (strategy ``head``, or a plan that never unfreezes), the backbone is a
+fixed function in eval mode: its features can be computed once per dataset and the head trained on
+them, across epochs and across the trials a worker process runs. This is safe only when the data
+has no random augmentation, which the caller vouches for by passing a cache at all.
+
+The key holds a hash of the backbone's weights and buffers (everything outside the head), the
+layer index (the full backbone: ``groups=N``), the model class, the dataset's role and length, and
+``extra``: the caller's data fingerprint and preprocessing config. Entries live in an in-memory LRU
+bounded by bytes and, optionally, in a directory as safetensors files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+Entry = dict[str, "torch.Tensor"]
+
+
+def _nbytes(entry: Entry) -> int:
+    return sum(t.numel() * t.element_size() for t in entry.values())
+
+
+class FeatureCache:
+    """In-memory LRU (at most ``max_bytes``) with an optional safetensors directory behind it."""
+
+    def __init__(self, max_bytes: int = 1 << 30, directory: str | Path | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.directory = Path(directory) if directory is not None else None
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _path(self, key: str) -> Path | None:
+        return None if self.directory is None else self.directory / f"{key}.safetensors"
+
+    def get(self, key: str) -> Entry | None:
+        """The entry for ``key`` from memory, else from disk; None when absent."""
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return self._entries[key]
+        path = self._path(key)
+        if path is not None and path.is_file():
+            from safetensors.torch import load_file
+
+            entry = load_file(str(path))
+            self._remember(key, entry)
+            self.hits += 1
+            return entry
+        self.misses += 1
+        return None
+
+    def put(self, key: str, entry: Entry) -> None:
+        """Store ``entry`` in memory (evicting the least recently used) and on disk if set."""
+        path = self._path(key)
+        if path is not None:
+            from safetensors.torch import save_file
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            save_file({k: v.contiguous() for k, v in entry.items()}, str(tmp))
+            tmp.replace(path)
+        self._remember(key, entry)
+
+    def _remember(self, key: str, entry: Entry) -> None:
+        size = _nbytes(entry)
+        if size > self.max_bytes:
+            log.debug(
+                "feature cache entry of %d bytes exceeds the %d-byte bound", size, self.max_bytes
+            )
+            return
+        if key in self._entries:
+            self.bytes -= _nbytes(self._entries.pop(key))
+        self._entries[key] = entry
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, old = self._entries.popitem(last=False)
+            self.bytes -= _nbytes(old)
+
+
+def weights_hash(model: Any) -> str:
+    """Hash of every tensor of ``model``'s state outside the head (names, shapes, dtypes, bytes)."""
+    import torch
+
+    head = {id(t) for t in model.head.state_dict(keep_vars=True).values()}
+    h = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(model.state_dict(keep_vars=True).items()):
+        if id(tensor) in head:
+            continue
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{tuple(tensor.shape)}|{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_key(model: Any, role: str, length: int, extra: str, weights: str | None = None) -> str:
+    """The cache key for one dataset (``role`` e.g. ``train``/``val``) of ``length`` examples."""
+    parts = [
+        type(model).__qualname__,
+        f"groups={len(model.layer_groups())}",
+        weights or weights_hash(model),
+        role,
+        str(length),
+        extra,
+    ]
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=20).hexdigest()
+
+
+def compute_features(
+    model: Any, dataset: Any, batch_size: int, collate_fn: Any, device: Any, dtype: Any
+) -> Entry:
+    """``{"features": [N, D], "labels": [N, ...]}`` on the CPU, in dataset order."""
+    import contextlib
+
+    import torch
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
+    feats, labels = [], []
+    model.eval()  # the caller restores its own train/eval layout afterwards
+    ctx = (
+        torch.autocast(device_type=device.type, dtype=dtype)
+        if dtype is not None
+        else contextlib.nullcontext()
+    )
+    with torch.no_grad():
+        for batch in loader:
+            moved = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+            with ctx:
+                feats.append(model.forward_features(moved).detach().cpu())
+            labels.append(batch["labels"].cpu())
+    return {"features": torch.cat(feats), "labels": torch.cat(labels)}
+
+
+class FeatureDataset:
+    """A dataset over cached features whose ``__getitems__`` returns a ready batch."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.features = entry["features"]
+        self.labels = entry["labels"]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"features": self.features[i], "labels": self.labels[i]}
+
+    def __getitems__(self, indices: Sequence[int]) -> dict[str, Any]:
+        import torch
+
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        return {"features": self.features[idx], "labels": self.labels[idx]}
+
+
+def _identity(batch: Any) -> Any:
+    return batch
+
+
+def cached_loaders(
+    cache: FeatureCache,
+    model: Any,
+    datasets: tuple[Any, Any],
+    batch_size: int,
+    collate_fn: Any,
+    generator: Any,
+    device: Any,
+    dtype: Any,
+    extra: str,
+) -> tuple[Any, Any]:
+    """Train and validation loaders over cached features (computed on a miss).
+
+    The train loader shuffles with ``generator`` exactly as the uncached loader would, so the
+    same seed gives the same batches.
+    """
+    from torch.utils.data import DataLoader
+
+    weights = weights_hash(model)
+    loaders: list[Any] = []
+    for role, dataset in zip(("train", "val"), datasets, strict=True):
+        key = cache_key(model, role, len(dataset), extra, weights)
+        entry = cache.get(key)
+        if entry is None:
+            entry = compute_features(model, dataset, batch_size, collate_fn, device, dtype)
+            cache.put(key, entry)
+        loaders.append(
+            DataLoader(
+                FeatureDataset(entry),  # type: ignore[arg-type]
+                batch_size=batch_size,
+                shuffle=role == "train",
+                generator=generator if role == "train" else None,
+                collate_fn=_identity,
+                num_workers=0,
+            )
+        )
+    return loaders[0], loaders[1]
