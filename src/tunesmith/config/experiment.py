@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -213,13 +213,23 @@ class ExperimentConfig(Frozen):
         return next(s for s in OBJECTIVE_SECTIONS if getattr(self, s, None) is not None)
 
 
-def load_experiment(path: str | Path, overrides: Iterable[str] = ()) -> ExperimentConfig:
-    """Read, override (``--set key=value``) and validate an experiment YAML file."""
-    from tunesmith.config.loader import apply_overrides, load_yaml, validate
+def load_experiment(
+    path: str | Path,
+    overrides: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Read, override and validate an experiment YAML file.
+
+    ``overrides`` are ``--set key=value`` strings (values read as YAML); ``values`` maps dotted
+    keys to ready Python values (command-line flags such as ``--n-trials``), applied last.
+    """
+    from tunesmith.config.loader import apply_overrides, load_yaml, set_dotted, validate
     from tunesmith.errors import ConfigError
 
     loaded = load_yaml(path)
     if not isinstance(loaded.data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with study, space, objective")
     data = apply_overrides(loaded.data, overrides)
+    for key, value in (values or {}).items():
+        data = set_dotted(data, key, value)
     return validate(ExperimentConfig, data, str(path), loaded)  # type: ignore[no-any-return]

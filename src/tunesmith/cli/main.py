@@ -1,0 +1,83 @@
+"""The ``tunesmith`` command: parse arguments, configure logging, call the library.
+
+Each sub-command is a module ``tunesmith.cli.<name>`` with ``register(subparsers)`` and
+``run(args) -> int``; modules keep heavy imports inside ``run`` so ``tunesmith --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from types import ModuleType
+
+from tunesmith import __version__
+from tunesmith.errors import TunesmithError
+
+COMMANDS = ("tune", "trials", "best", "finetune", "report")
+
+
+def _modules() -> dict[str, ModuleType]:
+    found: dict[str, ModuleType] = {}
+    for name in COMMANDS:
+        try:
+            found[name] = importlib.import_module(f"tunesmith.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tunesmith.cli.{name}":
+                raise
+    return found
+
+
+def build_parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tunesmith",
+        description="Hyperparameter search for fine-tuning pretrained models, on Optuna.",
+    )
+    parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in modules.values():
+        module.register(sub)
+    return parser
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # Optuna installs its own handler; route its messages through ours, quieter.
+    try:
+        import optuna
+
+        optuna.logging.disable_default_handler()
+        optuna.logging.enable_propagation()
+        optuna.logging.set_verbosity(logging.DEBUG if verbose > 1 else logging.WARNING)
+    except ImportError:  # pragma: no cover
+        pass
+    if not verbose:
+        logging.getLogger("tunesmith").setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    modules = _modules()
+    parser = build_parser(modules)
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    try:
+        return int(modules[args.command].run(args))
+    except TunesmithError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
