@@ -64,17 +64,35 @@ def make_study(
         study.set_user_attr(
             "recheck",
             [
-                {"trial": best.number, "params": best.params, "seeds": [0, 1, 2],
-                 "scores": [0.81, 0.8, 0.79], "mean": 0.8, "std": 0.0082, "winner": True},
-                {"trial": 0, "params": {"lr": 0.001, EVIL: 1}, "seeds": [0, 1, 2],
-                 "scores": [0.7, 0.71, 0.69], "mean": 0.7, "std": 0.0082, "winner": False},
+                {
+                    "trial": best.number,
+                    "params": best.params,
+                    "seeds": [0, 1, 2],
+                    "scores": [0.81, 0.8, 0.79],
+                    "mean": 0.8,
+                    "std": 0.0082,
+                    "winner": True,
+                },
+                {
+                    "trial": 0,
+                    "params": {"lr": 0.001, EVIL: 1},
+                    "seeds": [0, 1, 2],
+                    "scores": [0.7, 0.71, 0.69],
+                    "mean": 0.7,
+                    "std": 0.0082,
+                    "winner": False,
+                },
             ],
         )
         study.set_user_attr(
             "final",
-            {"metric": "accuracy", "validation": {"accuracy": 0.812, "f1": 0.8},
-             "test": {"accuracy": 0.7654, "f1": 0.75}, "retrained_on_train_val": True,
-             "best_trial": best.number},
+            {
+                "metric": "accuracy",
+                "validation": {"accuracy": 0.812, "f1": 0.8},
+                "test": {"accuracy": 0.7654, "f1": 0.75},
+                "retrained_on_train_val": True,
+                "best_trial": best.number,
+            },
         )
     return study
 
@@ -82,7 +100,8 @@ def make_study(
 def make_multi_study(n_trials: int = 10) -> optuna.Study:
     """Two objectives (maximise accuracy, minimise latency)."""
     study = optuna.create_study(
-        study_name="multi", directions=["maximize", "minimize"],
+        study_name="multi",
+        directions=["maximize", "minimize"],
         sampler=optuna.samplers.RandomSampler(seed=2),
     )
     with warnings.catch_warnings():

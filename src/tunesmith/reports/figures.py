@@ -48,29 +48,59 @@ def history_specs(data: StudyData) -> list[Spec]:
     for i, (name, direction) in enumerate(zip(data.metric_names, data.directions, strict=True)):
         numbers, values, best = history(data, i)
         traces: list[dict[str, Any]] = [
-            {"type": "scatter", "mode": "markers", "x": numbers, "y": values,
-             "name": _t(name), "marker": {"color": COMPLETE_COLOR}}
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": numbers,
+                "y": values,
+                "name": _t(name),
+                "marker": {"color": COMPLETE_COLOR},
+            }
         ]
         if not data.multi:
-            traces.append({"type": "scatter", "mode": "lines", "x": numbers, "y": best,
-                           "name": "best so far", "line": {"shape": "hv", "color": BEST_COLOR}})
-        specs.append({"data": traces, "layout": _layout(
-            f"Optimisation history: {_t(name)}",
-            xaxis={"title": {"text": "trial"}},
-            yaxis={"title": {"text": f"{_t(name)} ({direction})"}},
-        )})
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": numbers,
+                    "y": best,
+                    "name": "best so far",
+                    "line": {"shape": "hv", "color": BEST_COLOR},
+                }
+            )
+        specs.append(
+            {
+                "data": traces,
+                "layout": _layout(
+                    f"Optimisation history: {_t(name)}",
+                    xaxis={"title": {"text": "trial"}},
+                    yaxis={"title": {"text": f"{_t(name)} ({direction})"}},
+                ),
+            }
+        )
     return specs
 
 
 def importance_spec(imp: Importance) -> Spec:
     """Horizontal bars of parameter importance."""
     names = list(imp.values)[::-1]
-    return {"data": [{"type": "bar", "orientation": "h", "y": [_t(n) for n in names],
-                      "x": [imp.values[n] for n in names], "marker": {"color": COMPLETE_COLOR}}],
-            "layout": _layout(f"Hyperparameter importance: {_t(imp.method)}",
-                              height=max(250, 120 + 30 * len(names)),
-                              margin={"l": 160, "r": 20, "t": 50, "b": 50},
-                              xaxis={"title": {"text": "importance"}})}
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "y": [_t(n) for n in names],
+                "x": [imp.values[n] for n in names],
+                "marker": {"color": COMPLETE_COLOR},
+            }
+        ],
+        "layout": _layout(
+            f"Hyperparameter importance: {_t(imp.method)}",
+            height=max(250, 120 + 30 * len(names)),
+            margin={"l": 160, "r": 20, "t": 50, "b": 50},
+            xaxis={"title": {"text": "importance"}},
+        ),
+    }
 
 
 def parallel_spec(data: StudyData) -> tuple[Spec, list[str]]:
@@ -93,11 +123,18 @@ def parallel_spec(data: StudyData) -> tuple[Spec, list[str]]:
         dims.append(dim)
     objective = [float(t.values[0]) for t in data.complete]
     dims.append({"label": _t(data.metric_names[0]), "values": objective})
-    line = {"color": objective, "colorscale": "Viridis", "showscale": True,
-            "reversescale": data.directions[0] == "minimize"}
-    spec = {"data": [{"type": "parcoords", "dimensions": dims, "line": line}],
-            "layout": _layout("Parallel coordinates (complete trials)",
-                              margin={"l": 80, "r": 80, "t": 80, "b": 40})}
+    line = {
+        "color": objective,
+        "colorscale": "Viridis",
+        "showscale": True,
+        "reversescale": data.directions[0] == "minimize",
+    }
+    spec = {
+        "data": [{"type": "parcoords", "dimensions": dims, "line": line}],
+        "layout": _layout(
+            "Parallel coordinates (complete trials)", margin={"l": 80, "r": 80, "t": 80, "b": 40}
+        ),
+    }
     return spec, left_out
 
 
@@ -108,20 +145,40 @@ def slice_specs(data: StudyData) -> list[Spec]:
     specs = []
     for name in data.param_names:
         values, cats, log = numeric_axis(data, name)
-        pts = [(v, o, n) for v, o, n in zip(values, objective, numbers, strict=True)
-               if v is not None]
+        pts = [
+            (v, o, n) for v, o, n in zip(values, objective, numbers, strict=True) if v is not None
+        ]
         xaxis: dict[str, Any] = {"title": {"text": _t(name)}}
         if cats:
             xaxis.update(tickvals=list(range(len(cats))), ticktext=[_t(c) for c in cats])
         elif log:
             xaxis["type"] = "log"
-        specs.append({"data": [{
-            "type": "scatter", "mode": "markers", "x": [p[0] for p in pts],
-            "y": [p[1] for p in pts], "text": [f"trial {p[2]}" for p in pts],
-            "marker": {"color": [p[2] for p in pts], "colorscale": "Blues", "size": 8,
-                       "line": {"width": 1, "color": "grey"}}, "name": _t(name),
-        }], "layout": _layout(f"{_t(name)}", height=300, xaxis=xaxis,
-                              yaxis={"title": {"text": _t(data.metric_names[0])}})})
+        specs.append(
+            {
+                "data": [
+                    {
+                        "type": "scatter",
+                        "mode": "markers",
+                        "x": [p[0] for p in pts],
+                        "y": [p[1] for p in pts],
+                        "text": [f"trial {p[2]}" for p in pts],
+                        "marker": {
+                            "color": [p[2] for p in pts],
+                            "colorscale": "Blues",
+                            "size": 8,
+                            "line": {"width": 1, "color": "grey"},
+                        },
+                        "name": _t(name),
+                    }
+                ],
+                "layout": _layout(
+                    f"{_t(name)}",
+                    height=300,
+                    xaxis=xaxis,
+                    yaxis={"title": {"text": _t(data.metric_names[0])}},
+                ),
+            }
+        )
     return specs
 
 
@@ -134,43 +191,83 @@ def curves_spec(curves: list[Curve]) -> Spec:
             "COMPLETE": (COMPLETE_COLOR, "solid"),
             "PRUNED": (PRUNED_COLOR, "dash"),
         }.get(c.state, (OTHER_COLOR, "dot"))
-        traces.append({"type": "scatter", "mode": "lines+markers", "x": list(c.steps),
-                       "y": list(c.values), "name": c.state.lower(),
-                       "legendgroup": c.state, "showlegend": c.state not in shown,
-                       "line": {"color": color, "dash": dash}, "marker": {"size": 4},
-                       "hovertext": f"trial {c.number} ({c.state.lower()})"})
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": list(c.steps),
+                "y": list(c.values),
+                "name": c.state.lower(),
+                "legendgroup": c.state,
+                "showlegend": c.state not in shown,
+                "line": {"color": color, "dash": dash},
+                "marker": {"size": 4},
+                "hovertext": f"trial {c.number} ({c.state.lower()})",
+            }
+        )
         shown.add(c.state)
         if c.state == "PRUNED":
-            traces.append({"type": "scatter", "mode": "markers", "x": [c.steps[-1]],
-                           "y": [c.values[-1]], "showlegend": False, "legendgroup": c.state,
-                           "hovertext": f"trial {c.number} pruned at step {c.steps[-1]}",
-                           "marker": {"symbol": "x", "size": 11, "color": PRUNED_COLOR}})
-    return {"data": traces, "layout": _layout(
-        "Learning curves (x = pruned here)", height=420,
-        xaxis={"title": {"text": "step (epoch)"}},
-        yaxis={"title": {"text": "intermediate value"}})}
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "x": [c.steps[-1]],
+                    "y": [c.values[-1]],
+                    "showlegend": False,
+                    "legendgroup": c.state,
+                    "hovertext": f"trial {c.number} pruned at step {c.steps[-1]}",
+                    "marker": {"symbol": "x", "size": 11, "color": PRUNED_COLOR},
+                }
+            )
+    return {
+        "data": traces,
+        "layout": _layout(
+            "Learning curves (x = pruned here)",
+            height=420,
+            xaxis={"title": {"text": "step (epoch)"}},
+            yaxis={"title": {"text": "intermediate value"}},
+        ),
+    }
 
 
 def pareto_spec(data: StudyData) -> Spec:
     """The first two objectives of every complete trial, the Pareto front highlighted."""
     ranks = pareto_ranks(data)
-    front = sorted((t for t in data.complete if ranks[t.number] == 0),
-                   key=lambda t: float(t.values[0]))
+    front = sorted(
+        (t for t in data.complete if ranks[t.number] == 0), key=lambda t: float(t.values[0])
+    )
     rest = [t for t in data.complete if ranks[t.number] != 0]
     traces = [
-        {"type": "scatter", "mode": "markers", "name": "dominated",
-         "x": [t.values[0] for t in rest], "y": [t.values[1] for t in rest],
-         "text": [f"trial {t.number}" for t in rest], "marker": {"color": OTHER_COLOR}},
-        {"type": "scatter", "mode": "lines+markers", "name": "Pareto front",
-         "x": [t.values[0] for t in front], "y": [t.values[1] for t in front],
-         "text": [f"trial {t.number}" for t in front],
-         "marker": {"color": PRUNED_COLOR, "size": 9}, "line": {"color": PRUNED_COLOR}},
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": "dominated",
+            "x": [t.values[0] for t in rest],
+            "y": [t.values[1] for t in rest],
+            "text": [f"trial {t.number}" for t in rest],
+            "marker": {"color": OTHER_COLOR},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "Pareto front",
+            "x": [t.values[0] for t in front],
+            "y": [t.values[1] for t in front],
+            "text": [f"trial {t.number}" for t in front],
+            "marker": {"color": PRUNED_COLOR, "size": 9},
+            "line": {"color": PRUNED_COLOR},
+        },
     ]
     m, d = data.metric_names, data.directions
-    return {"data": traces, "layout": _layout(
-        "Pareto front", height=450,
-        xaxis={"title": {"text": f"{_t(m[0])} ({d[0]})"}},
-        yaxis={"title": {"text": f"{_t(m[1])} ({d[1]})"}})}
+    return {
+        "data": traces,
+        "layout": _layout(
+            "Pareto front",
+            height=450,
+            xaxis={"title": {"text": f"{_t(m[0])} ({d[0]})"}},
+            yaxis={"title": {"text": f"{_t(m[1])} ({d[1]})"}},
+        ),
+    }
 
 
 def _clean(obj: Any) -> Any:

@@ -38,7 +38,8 @@ th{background:#f3f5f8}
 tr.best td{background:#fff6dc} tr.winner td{background:#e8f6e8} tr.main td{font-weight:bold}
 tr.pruned .state{color:#d62728} tr.fail .state{color:#7f7f7f;font-weight:bold}
 .note{color:#666;font-style:italic} .headline{font-size:1.3rem}
-.plot{min-height:300px} .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:.5rem}
+.plot{min-height:300px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:.5rem}
 .split{display:flex;gap:2rem;flex-wrap:wrap} pre{white-space:pre-wrap;margin:0;font-size:.85rem}
 #ts-errors{color:#b00;background:#fee;padding:.5rem}
 nav a{margin-right:.8rem} code{background:#f4f4f4;padding:0 .2rem}
@@ -114,35 +115,52 @@ def _plots(page: _Page, study: optuna.Study, data: D.StudyData) -> None:
     has = bool(data.complete)
     curves = D.curves(data)
     if data.multi:
-        body = (page.figure(F.pareto_spec(data)) + page.png("pareto_front.png", P.pareto_png(data))
-                if has else _NO_COMPLETE)
+        body = (
+            page.figure(F.pareto_spec(data)) + page.png("pareto_front.png", P.pareto_png(data))
+            if has
+            else _NO_COMPLETE
+        )
         page.section("pareto", "Pareto front", body)
     body = _NO_COMPLETE
     if has:
         body = "".join(page.figure(s) for s in F.history_specs(data))
         body += page.png("history.png", P.history_png(data))
     page.section("history", "Optimisation history", body)
-    page.section("leaderboard", "Leaderboard", T.leaderboard(data) if data.trials
-                 else '<p class="note">The study has no trials.</p>')
+    page.section(
+        "leaderboard",
+        "Leaderboard",
+        T.leaderboard(data) if data.trials else '<p class="note">The study has no trials.</p>',
+    )
     body = '<p class="note">No trial reported intermediate values.</p>'
     if curves:
-        body = _CURVES_KEY + page.figure(F.curves_spec(curves)) + page.png(
-            "learning_curves.png", P.curves_png(data, curves))
-    page.section("curves", "Learning curves", body
-                 + "<h3>Failed trials</h3>" + T.failed_trials(data))
+        body = (
+            _CURVES_KEY
+            + page.figure(F.curves_spec(curves))
+            + page.png("learning_curves.png", P.curves_png(data, curves))
+        )
+    page.section(
+        "curves", "Learning curves", body + "<h3>Failed trials</h3>" + T.failed_trials(data)
+    )
     imp = D.importances(study, data)
     body = f'<p class="note">Importance {esc(imp.note)}</p>' if imp.note else ""
     if imp.values:
-        body = (f"<p>Method: {esc(imp.method)}</p>" + page.figure(F.importance_spec(imp))
-                + page.png("importance.png", P.importance_png(imp)) + body)
+        body = (
+            f"<p>Method: {esc(imp.method)}</p>"
+            + page.figure(F.importance_spec(imp))
+            + page.png("importance.png", P.importance_png(imp))
+            + body
+        )
     page.section("importance", "Hyperparameter importance", body)
     body = _NO_COMPLETE
     if has and data.param_names:
         spec, left_out = F.parallel_spec(data)
         body = page.figure(spec) + page.png("parallel_coordinates.png", P.parallel_png(data))
         if left_out:
-            body += ('<p class="note">Left out of the interactive plot (absent from some trials): '
-                     + esc(", ".join(left_out)) + "</p>")
+            body += (
+                '<p class="note">Left out of the interactive plot (absent from some trials): '
+                + esc(", ".join(left_out))
+                + "</p>"
+            )
     elif has:
         body = '<p class="note">The study has no parameters.</p>'
     page.section("parallel", "Parallel coordinates", body)
@@ -203,9 +221,16 @@ def write_report(study: optuna.Study, out_dir: Path) -> Path:
     data = D.collect(study)
     attrs = dict(study.user_attrs)
     page = _Page(out)
-    page.section("summary", "Summary", T.summary(data) + (
-        "" if data.complete else '<p class="note"><strong>The study has no complete trials '
-        "yet.</strong></p>"))
+    page.section(
+        "summary",
+        "Summary",
+        T.summary(data)
+        + (
+            ""
+            if data.complete
+            else '<p class="note"><strong>The study has no complete trials yet.</strong></p>'
+        ),
+    )
     _plots(page, study, data)
     page.section("recheck", "Seed re-check", T.recheck(attrs))
     page.section("final", "Final score", T.final(attrs))

@@ -114,8 +114,12 @@ def parallel_png(data: StudyData) -> bytes | None:
         columns.append((name + (" (log)" if log else ""), _scaled(values, log), lo_txt, hi_txt))
     objective = [float(t.values[0]) for t in data.complete]
     columns.append(
-        (data.metric_names[0], _scaled(list(objective), False),
-         f"{min(objective):.4g}", f"{max(objective):.4g}")
+        (
+            data.metric_names[0],
+            _scaled(list(objective), False),
+            f"{min(objective):.4g}",
+            f"{max(objective):.4g}",
+        )
     )
     fig = _figure(max(6.0, 1.6 * len(columns)), 4.5)
     ax = fig.subplots()
@@ -150,11 +154,17 @@ def slices_png(data: StudyData) -> bytes | None:
     sc = None
     for ax, name in zip(axes, data.param_names, strict=False):
         values, cats, log = numeric_axis(data, name)
-        pts = [(v, o, k) for v, o, k in zip(values, objective, numbers, strict=True) if v is not None]
+        pts = [
+            (v, o, k) for v, o, k in zip(values, objective, numbers, strict=True) if v is not None
+        ]
         if pts:
             sc = ax.scatter(
-                [p[0] for p in pts], [p[1] for p in pts], c=[p[2] for p in pts],
-                cmap="Blues", edgecolors="grey", s=22,
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                c=[p[2] for p in pts],
+                cmap="Blues",
+                edgecolors="grey",
+                s=22,
             )
         if cats:
             ax.set_xticks(range(len(cats)), [_label(c) for c in cats], rotation=20)
@@ -190,8 +200,15 @@ def curves_png(data: StudyData, curves: list[Curve]) -> bytes | None:
         seen.add(c.state)
         ax.plot(c.steps, c.values, marker="." if len(c.steps) < 30 else None, label=label, **style)
         if c.state == "PRUNED":
-            ax.plot(c.steps[-1], c.values[-1], marker="x", markersize=9, color=PRUNED_COLOR,
-                    markeredgewidth=2, linestyle="none")
+            ax.plot(
+                c.steps[-1],
+                c.values[-1],
+                marker="x",
+                markersize=9,
+                color=PRUNED_COLOR,
+                markeredgewidth=2,
+                linestyle="none",
+            )
     ax.set_xlabel("step (epoch)")
     ax.set_ylabel("intermediate value")
     ax.set_title("Learning curves (x = pruned here)")
@@ -212,13 +229,28 @@ def pareto_png(data: StudyData) -> bytes | None:
     fig = _figure(6.5, 5)
     ax = fig.subplots()
     if rest:
-        ax.scatter([t.values[0] for t in rest], [t.values[1] for t in rest], color=OTHER_COLOR,
-                   s=18, label="dominated")
-    ax.plot([t.values[0] for t in front], [t.values[1] for t in front], color=PRUNED_COLOR,
-            marker="o", label="Pareto front")
+        ax.scatter(
+            [t.values[0] for t in rest],
+            [t.values[1] for t in rest],
+            color=OTHER_COLOR,
+            s=18,
+            label="dominated",
+        )
+    ax.plot(
+        [t.values[0] for t in front],
+        [t.values[1] for t in front],
+        color=PRUNED_COLOR,
+        marker="o",
+        label="Pareto front",
+    )
     for t in front:
-        ax.annotate(str(t.number), (t.values[0], t.values[1]), fontsize=7,
-                    textcoords="offset points", xytext=(4, 4))
+        ax.annotate(
+            str(t.number),
+            (t.values[0], t.values[1]),
+            fontsize=7,
+            textcoords="offset points",
+            xytext=(4, 4),
+        )
     ax.set_xlabel(f"{_label(data.metric_names[0])} ({data.directions[0]})")
     ax.set_ylabel(f"{_label(data.metric_names[1])} ({data.directions[1]})")
     ax.set_title("Pareto front" + (" (first two objectives)" if len(data.directions) > 2 else ""))

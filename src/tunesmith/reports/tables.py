@@ -124,8 +124,14 @@ def failed_trials(data: StudyData) -> str:
     if not failed:
         return "<p>No trial failed.</p>"
     rows = [
-        Row([str(t.number), f"<pre>{esc(fail_reason(t) or 'no reason recorded')}</pre>",
-             params_cell(t.params)], "fail")
+        Row(
+            [
+                str(t.number),
+                f"<pre>{esc(fail_reason(t) or 'no reason recorded')}</pre>",
+                params_cell(t.params),
+            ],
+            "fail",
+        )
         for t in failed
     ]
     return table(["trial", "reason", "params"], rows, "failed")
@@ -136,12 +142,13 @@ def _num(value: Any) -> str:
 
 
 def recheck(study_attrs: dict[str, Any]) -> str:
-    """The seed re-check table from ``study.user_attrs["recheck"]``, or a note that it did not run."""
+    """The seed re-check table from ``study.user_attrs["recheck"]``; a note when it did not run."""
     entries = study_attrs.get("recheck")
     if entries is None:
         return '<p class="note">The seed re-check did not run for this study.</p>'
     if not isinstance(entries, list) or not entries:
-        return f'<p class="note">The seed re-check record is not a list of entries: {esc(entries)}</p>'
+        what = esc(entries)
+        return f'<p class="note">The seed re-check record is not a list of entries: {what}</p>'
     rows: list[Row] = []
     for e in entries:
         if not isinstance(e, dict):
@@ -149,9 +156,7 @@ def recheck(study_attrs: dict[str, Any]) -> str:
             continue
         seeds = e.get("seeds") or []
         scores = e.get("scores") or []
-        pairs = ", ".join(
-            f"{_num(s)}:&nbsp;{_num(v)}" for s, v in zip(seeds, scores, strict=False)
-        )
+        pairs = ", ".join(f"{_num(s)}:&nbsp;{_num(v)}" for s, v in zip(seeds, scores, strict=False))
         winner = bool(e.get("winner"))
         cells = [
             _num(e.get("trial", "")),
