@@ -1,0 +1,70 @@
+"""Run tunesmith's benchmarks: ``make bench`` (= ``.venv/bin/python benchmarks/run.py``).
+
+Each benchmark is a module in this folder with ``run(args) -> str`` (a Markdown table it also
+writes under ``benchmarks/results/``). To add one, write the module and add a line to
+:data:`BENCHMARKS`; ``--only NAME`` runs a subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+BENCHMARKS: list[tuple[str, str]] = [
+    ("synthetic", "synthetic"),  # Branin + Hartmann-6 across samplers
+]
+"""(name, module in benchmarks/) pairs, run in this order."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
+    p.add_argument("--quick", action="store_true", help="1 seed, budgets 25/50, GP capped at 50")
+    p.add_argument("--samplers", nargs="*", help="sampler names (synthetic)")
+    p.add_argument("--budgets", nargs="*", type=int, help="trial budgets (synthetic)")
+    p.add_argument("--seeds", nargs="*", type=int, help="seeds (synthetic)")
+    p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
+    p.add_argument(
+        "--gp-max-budget", type=int, default=None, help="cap GP's trials (it is the slowest)"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.quick:
+        args.seeds = args.seeds if args.seeds is not None else [0]
+        args.budgets = args.budgets or [25, 50]
+        args.gp_max_budget = args.gp_max_budget or 50
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # GP needs torch; the other samplers do not
+        pass
+    sys.path.insert(0, str(HERE))
+    known = [name for name, _ in BENCHMARKS]
+    for name in args.only or []:
+        if name not in known:
+            print(f"unknown benchmark {name!r}; known: {', '.join(known)}", file=sys.stderr)
+            return 2
+    for name, module in BENCHMARKS:
+        if args.only and name not in args.only:
+            continue
+        print(f"== {name}", flush=True)
+        start = time.perf_counter()
+        table = importlib.import_module(module).run(args)
+        print(table)
+        print(f"== {name} done in {time.perf_counter() - start:.0f}s\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
