@@ -131,7 +131,9 @@ def compute_features(
     import torch
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
+    loader = DataLoader(  # own generator: leave torch's global RNG (dropout masks) untouched
+        dataset, batch_size=batch_size, collate_fn=collate_fn, generator=torch.Generator()
+    )
     feats, labels = [], []
     model.eval()  # the caller restores its own train/eval layout afterwards
     ctx = (
@@ -188,6 +190,7 @@ def cached_loaders(
     The train loader shuffles with ``generator`` exactly as the uncached loader would, so the
     same seed gives the same batches.
     """
+    import torch
     from torch.utils.data import DataLoader
 
     weights = weights_hash(model)
@@ -203,7 +206,7 @@ def cached_loaders(
                 FeatureDataset(entry),  # type: ignore[arg-type]
                 batch_size=batch_size,
                 shuffle=role == "train",
-                generator=generator if role == "train" else None,
+                generator=generator if role == "train" else torch.Generator(),
                 collate_fn=_identity,
                 num_workers=0,
             )

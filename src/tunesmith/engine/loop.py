@@ -97,16 +97,20 @@ def _to_outputs(raw: np.ndarray, task: str) -> np.ndarray:
 
 
 def _loader(dataset: Any, batch_size: int, collate_fn: Any, generator: Any = None) -> Any:
+    """A loader that shuffles with ``generator`` when given; an ordered one otherwise.
+
+    Ordered loaders get their own generator too: a DataLoader without one draws its base seed
+    from torch's global RNG, which would shift the dropout masks of everything after it.
+    """
     from torch.utils.data import DataLoader
 
-    shuffle = generator is not None
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=generator is not None,
         collate_fn=collate_fn,
         num_workers=0,
-        generator=generator,
+        generator=generator if generator is not None else make_generator(0),
     )
 
 

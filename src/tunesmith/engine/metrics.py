@@ -65,10 +65,20 @@ def _prf(kind: str, average: str) -> MetricFn:
     return fn
 
 
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (scipy's ``rankdata`` default)."""
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_x)) + 1]
+    ends = np.r_[starts[1:], len(x)]
+    avg = (starts + ends + 1) / 2.0  # mean of 1-based ranks starts+1 .. ends
+    ranks = np.empty(len(x), dtype=float)
+    ranks[order] = np.repeat(avg, ends - starts)
+    return ranks
+
+
 def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     """Binary ROC AUC of the class-1 probability (Mann-Whitney U with tied ranks averaged)."""
-    from scipy.stats import rankdata
-
     probs = np.asarray(p)
     if probs.ndim != 2 or probs.shape[1] != 2:
         return float("nan")
@@ -77,7 +87,7 @@ def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = rankdata(score)
+    ranks = _average_ranks(score)
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

@@ -1,0 +1,128 @@
+"""fit / evaluate / predict on tiny models and data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import default_collate
+
+from tunesmith.config.train import TrainConfig
+from tunesmith.engine.loop import evaluate, fit, predict
+from tunesmith.engine.metrics import compute_metrics
+from tunesmith.errors import ConfigError
+
+
+def tiny(out=2, dropout=0.0, seed=0):
+    from tunesmith.engine.models.base import BackboneWithHead, make_head
+
+    torch.manual_seed(seed)
+    groups = [nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU()), nn.Linear(8, 8)]
+    return BackboneWithHead(
+        nn.Sequential(*groups), groups, make_head(8, out, dropout), lambda b, x: b(x["x"])
+    )
+
+
+def data(n=64, task="classification", seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    if task == "classification":
+        y = (x[:, 0] - x[:, 1] > 0).long()
+    else:
+        y = 2 * x[:, 0] - x[:, 2] + 0.1 * torch.randn(n, generator=g)
+    return [{"x": x[i], "labels": y[i]} for i in range(n)]
+
+
+def run(model, cfg, train=None, val=None, **kw):
+    train = train or data()
+    val = val or data(32, seed=2)
+    kw.setdefault("task", "classification")
+    kw.setdefault("num_outputs", 2)
+    return fit(model, train, val, cfg, collate_fn=default_collate, **kw)
+
+
+def test_fit_learns_and_restores_best_weights(tmp_path):
+    model = tiny()
+    path = tmp_path / "metrics.jsonl"
+    cfg = TrainConfig(epochs=6, batch_size=16, optimizer={"lr": 0.02})
+    res = run(model, cfg, metrics_path=path)
+    assert res.best_score > 0.85 and res.reason == "completed" and not res.stopped_early
+    scores = [h["accuracy"] for h in res.history]
+    assert res.best_score == max(scores) and res.best_epoch == scores.index(max(scores))
+    val = data(32, seed=2)
+    again = evaluate(model, val, collate_fn=default_collate, task="classification", batch_size=8)
+    assert again["accuracy"] == pytest.approx(res.best_metrics["accuracy"])
+    assert again["log_loss"] == pytest.approx(res.best_metrics["log_loss"], rel=1e-5)
+    for k, v in model.state_dict().items():
+        assert torch.equal(res.state_dict[k], v.cpu()) and res.state_dict[k].device.type == "cpu"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == 6 and [r["epoch"] for r in lines] == list(range(6))
+    assert {"accuracy", "f1_macro", "train_loss", "lr", "step"} <= set(lines[0])
+    assert lines[-1]["step"] == 6 * 4
+
+
+def test_same_seed_same_history_other_seed_differs():
+    cfg = TrainConfig(epochs=2, batch_size=16, optimizer={"lr": 0.01})
+    a = run(tiny(dropout=0.3), cfg, seed=3)
+    b = run(tiny(dropout=0.3), cfg, seed=3)
+    c = run(tiny(dropout=0.3), cfg, seed=4)
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    assert [h["train_loss"] for h in a.history] != [h["train_loss"] for h in c.history]
+
+
+def test_grad_accumulation_matches_bigger_batch():
+    base = {"epochs": 2, "optimizer": {"name": "sgd", "lr": 0.1}}
+    a = run(tiny(), TrainConfig(batch_size=16, **base))
+    b = run(tiny(), TrainConfig(batch_size=8, grad_accum_steps=2, **base))
+    for k in a.state_dict:
+        assert torch.allclose(a.state_dict[k], b.state_dict[k], atol=1e-5), k
+    assert a.history[-1]["step"] == b.history[-1]["step"] == 8
+
+
+def test_eval_every_steps_and_final_eval():
+    cfg = TrainConfig(epochs=2, batch_size=16, eval_every_steps=3)
+    res = run(tiny(), cfg)  # 4 steps per epoch, 8 in all
+    assert [h["step"] for h in res.history] == [3, 6, 8]
+
+
+def test_gradient_clipping_bounds_the_update():
+    model = tiny()
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    cfg = TrainConfig(
+        epochs=1, batch_size=64, max_grad_norm=1e-3, optimizer={"name": "sgd", "lr": 1.0}
+    )
+    run(model, cfg)  # one step of SGD: ||delta|| = lr * ||clipped grad|| <= 1e-3
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert 0 < (after - before).norm().item() <= 1e-3 + 1e-6
+
+
+def test_divergence_stops_with_reason():
+    cfg = TrainConfig(epochs=3, batch_size=16, optimizer={"name": "sgd", "lr": 1e30})
+    res = run(tiny(), cfg)
+    assert res.stopped_early and res.reason.startswith("diverged")
+
+
+def test_regression_task_and_balanced_weights():
+    reg_cfg = TrainConfig(epochs=5, batch_size=16, loss={"name": "huber"}, metric="r2",
+                          optimizer={"lr": 0.03})  # fmt: skip
+    res = run(tiny(out=1), reg_cfg, data(96, "regression"), data(32, "regression", 2),
+              task="regression", num_outputs=1)  # fmt: skip
+    assert res.best_score > 0.5 and "mse" in res.best_metrics
+    cls_cfg = TrainConfig(epochs=1, batch_size=16, loss={"class_weights": "balanced"})
+    assert math.isfinite(run(tiny(), cls_cfg).best_score)
+    with pytest.raises(ConfigError, match="does not apply"):
+        run(tiny(), TrainConfig(loss={"name": "mse"}))
+
+
+def test_predict_probabilities_match_evaluate():
+    model = tiny(out=3)
+    ds = data(20)
+    probs = predict(model, ds, collate_fn=default_collate, task="classification", batch_size=7)
+    assert probs.shape == (20, 3) and np.allclose(probs.sum(1), 1.0)
+    metrics = evaluate(model, ds, collate_fn=default_collate, task="classification", batch_size=5)
+    y = np.array([int(d["labels"]) for d in ds])
+    assert metrics == pytest.approx(compute_metrics(y, probs, "classification"))
