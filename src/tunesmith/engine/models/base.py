@@ -11,6 +11,7 @@ once against this interface, never per architecture.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -67,3 +68,24 @@ class BackboneWithHead(nn.Module):
 def make_head(in_features: int, num_outputs: int, dropout: float = 0.0) -> nn.Module:
     """A new task head: dropout then one linear layer sized to the task."""
     return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_outputs))
+
+
+@dataclass
+class BuiltModel:
+    """What a model builder returns: the model and everything that feeds or saves it.
+
+    ``collate_fn`` turns the dataset's per-example dicts into batches (text: tokenise and pad per
+    batch); ``modality`` is the input the model takes (``text``, ``image`` or ``any``);
+    ``preprocessing`` describes the model-side input processing (part of the data fingerprint);
+    ``resolved`` holds config values decided at build time (``pooling: auto`` -> ``mean``), saved on
+    export so a reload builds the same model; ``tokenizer`` and ``backbone_config`` are saved
+    alongside exported weights when present (``save_pretrained``).
+    """
+
+    model: nn.Module
+    collate_fn: Any
+    modality: str
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    resolved: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None
+    backbone_config: Any = None

