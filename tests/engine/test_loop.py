@@ -126,3 +126,32 @@ def test_predict_probabilities_match_evaluate():
     metrics = evaluate(model, ds, collate_fn=default_collate, task="classification", batch_size=5)
     y = np.array([int(d["labels"]) for d in ds])
     assert metrics == pytest.approx(compute_metrics(y, probs, "classification"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_on_gpu(precision):
+    cfg = TrainConfig(epochs=4, batch_size=16, precision=precision, device="cuda",
+                      optimizer={"lr": 0.02}, max_grad_norm=1.0)  # fmt: skip
+    res = run(tiny(), cfg)
+    assert res.best_score > 0.8 and all(v.device.type == "cpu" for v in res.state_dict.values())
+
+
+def test_reduced_precision_falls_back_to_fp32_on_cpu():
+    cfg = TrainConfig(epochs=1, batch_size=16, precision="fp16", device="cpu")
+    a = run(tiny(), cfg)
+    b = run(tiny(), cfg.model_copy(update={"precision": "fp32"}))
+    assert a.history == b.history
+
+
+def test_schedule_is_stepped_per_optimizer_step():
+    from tunesmith.engine.schedules import lr_factor
+
+    cfg = TrainConfig(epochs=3, batch_size=16, grad_accum_steps=2,
+                      schedule={"name": "cosine", "warmup_steps": 1, "lr_min": 1e-4},
+                      optimizer={"lr": 1e-2, "layer_decay": 0.5})  # fmt: skip
+    res = run(tiny(), cfg)  # 4 batches / 2 = 2 optimizer steps per epoch, 6 in all
+    assert [h["step"] for h in res.history] == [2, 4, 6]
+    for h in res.history:  # param_groups[0] is the head (depth 0): the LR for the next step
+        assert h["lr"] == pytest.approx(1e-2 * lr_factor(h["step"], 6, cfg.schedule, 1e-2))
