@@ -101,3 +101,14 @@ def test_registries_match_config_literals():
     for registry in (OPTIMIZERS, SCHEDULES, LOSSES, STRATEGIES, METRICS):
         with pytest.raises(TypeError):
             registry["new"] = None  # read-only
+
+
+def test_docstring_yaml_shape_matches_defaults():
+    import yaml
+
+    import tunesmith.config.train as mod
+
+    doc = mod.__doc__.split("::", 1)[1].split("\n\n", 2)[1]
+    shown = yaml.safe_load(doc)["train"]
+    defaults = TrainConfig().model_dump(mode="json")
+    assert shown == {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
