@@ -32,8 +32,14 @@ def test_pipeline_search_surface(iris):
     res = search.cv_results_
     assert search.n_splits_ == 3
     assert len(res["params"]) == 6
-    for key in ("mean_test_score", "std_test_score", "rank_test_score", "split0_test_score",
-                "split2_test_score", "param_clf__C"):
+    for key in (
+        "mean_test_score",
+        "std_test_score",
+        "rank_test_score",
+        "split0_test_score",
+        "split2_test_score",
+        "param_clf__C",
+    ):
         assert len(res[key]) == 6, key
     assert "split3_test_score" not in res
     best = res["rank_test_score"].argmin()
@@ -62,9 +68,13 @@ def test_clone_and_cross_val_score(iris):
 
 def test_search_inside_pipeline(iris):
     X, y = iris
-    inner = TuneSearchCV(LogisticRegression(max_iter=300),
-                         {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
-                         n_trials=3, cv=2, random_state=0)
+    inner = TuneSearchCV(
+        LogisticRegression(max_iter=300),
+        {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+        n_trials=3,
+        cv=2,
+        random_state=0,
+    )
     pipe = Pipeline([("scale", StandardScaler()), ("search", inner)]).fit(X, y)
     assert pipe.score(X, y) > 0.8
     assert "C" in pipe.named_steps["search"].best_params_

@@ -142,8 +142,10 @@ def test_target_and_patience_stop_early():
 
 
 def test_grid_stops_when_exhausted():
-    space = {"a": {"type": "int", "low": 0, "high": 2}, "b": {"type": "categorical",
-                                                             "choices": ["u", "v"]}}
+    space = {
+        "a": {"type": "int", "low": 0, "high": 2},
+        "b": {"type": "categorical", "choices": ["u", "v"]},
+    }
     res = _tune(lambda p: p["a"], space, sampler="grid", n_trials=50)
     seen = [(t.params["a"], t.params["b"]) for t in res.study.trials]
     assert sorted(seen) == sorted({(a, b) for a in range(3) for b in "uv"})

@@ -22,10 +22,33 @@ log = logging.getLogger(__name__)
 SQLITE_TIMEOUT_S = 60.0
 
 
+def driver_url(url: str) -> str:
+    """Name an installed PostgreSQL driver when the URL names none.
+
+    SQLAlchemy's default driver for ``postgresql://`` differs between versions (psycopg2 or
+    psycopg 3); pick whichever is installed, preferring the default.
+    """
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    from sqlalchemy.dialects import postgresql
+
+    default = getattr(postgresql.dialect, "driver", "psycopg2")
+    module = {"psycopg": "psycopg", "psycopg2": "psycopg2"}.get(default, default)
+    if importlib.util.find_spec(module) is not None:
+        return url
+    for driver in ("psycopg2", "psycopg"):
+        if importlib.util.find_spec(driver) is not None:
+            return f"postgresql+{driver}://" + url[len("postgresql://") :]
+    return url
+
+
 def make_storage(url: str) -> Any:
     """An Optuna storage object for ``url`` (in-memory, or an RDB storage with sane timeouts)."""
     import optuna
 
+    url = driver_url(url)
     if is_memory(url):
         return optuna.storages.InMemoryStorage()
     kwargs: dict[str, Any] = {}
