@@ -87,10 +87,9 @@ def test_lookup_lists_known_names():
 
 def test_registries_match_config_literals():
     from tunesmith.engine.freezing import STRATEGIES
-    from tunesmith.engine.optim import OPTIMIZERS
-
     from tunesmith.engine.losses import LOSSES
     from tunesmith.engine.metrics import METRICS
+    from tunesmith.engine.optim import OPTIMIZERS
     from tunesmith.engine.schedules import SCHEDULES
 
     assert set(OPTIMIZERS) == set(OPTIMIZER_NAMES)
