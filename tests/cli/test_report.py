@@ -75,3 +75,15 @@ def test_unknown_study_names_the_known_ones(tmp_path):
         cli_report.run(_parse("gamma", "--storage", url, "--out", str(tmp_path / "o")))
     assert info.value.exit_code == 2
     assert "gamma" in str(info.value) and "alpha" in str(info.value)
+
+
+def test_through_the_tunesmith_command(tmp_path, monkeypatch, capsys):
+    from tunesmith.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "missing", "--out", "o"]) == 2
+    assert "missing" in capsys.readouterr().err
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    _make_study(url, "alpha")
+    assert main(["report", "alpha", "--storage", url, "--out", "o"]) == 0
+    assert (tmp_path / "o" / "report.html").is_file()

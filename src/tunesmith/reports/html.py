@@ -42,6 +42,8 @@ tr.pruned .state{color:#d62728} tr.fail .state{color:#7f7f7f;font-weight:bold}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:.5rem}
 .split{display:flex;gap:2rem;flex-wrap:wrap} pre{white-space:pre-wrap;margin:0;font-size:.85rem}
 #ts-errors{color:#b00;background:#fee;padding:.5rem}
+.scroll{max-height:36rem;overflow:auto;display:inline-block;max-width:100%}
+.scroll thead th{position:sticky;top:0} .param{margin-right:.8rem;white-space:nowrap}
 nav a{margin-right:.8rem} code{background:#f4f4f4;padding:0 .2rem}
 """
 
@@ -167,8 +169,9 @@ def _plots(page: _Page, study: optuna.Study, data: D.StudyData) -> None:
     body = _NO_COMPLETE
     if has and data.param_names:
         figs = "".join(page.figure(s, "plot small") for s in F.slice_specs(data))
-        body = f'<div class="grid">{figs}</div>' + page.png("slices.png", P.slices_png(data))
-    page.section("slices", f"Slices ({data.metric_names[0]} against each parameter)", body)
+        what = f"<p><code>{esc(data.metric_names[0])}</code> against each parameter.</p>"
+        body = what + f'<div class="grid">{figs}</div>' + page.png("slices.png", P.slices_png(data))
+    page.section("slices", "Slices", body)
 
 
 def _render(page: _Page, data: D.StudyData, plotly_js: str) -> str:

@@ -55,11 +55,14 @@ def table(headers: Sequence[str], rows: Iterable[Row], css: str = "") -> str:
 
 
 def params_cell(params: dict[str, Any]) -> str:
-    """Parameters as an escaped ``name = value`` list, one per line."""
+    """Parameters as an escaped, compact ``name = value`` list."""
     if not params:
         return ""
-    items = (f"<code>{esc(k)}</code>&nbsp;=&nbsp;{esc(fmt(v))}" for k, v in sorted(params.items()))
-    return "<br>".join(items)
+    items = (
+        f'<span class="param"><code>{esc(k)}</code>&nbsp;=&nbsp;{esc(fmt(v))}</span>'
+        for k, v in sorted(params.items())
+    )
+    return " ".join(items)
 
 
 def _values_text(data: StudyData, trial: FrozenTrial) -> str:
@@ -115,7 +118,7 @@ def leaderboard(data: StudyData) -> str:
         if ranks.get(t.number) == 0 or (not data.multi and rank == 1 and rank_cell == "1"):
             css += " best"
         rows.append(Row(cells, css))
-    return table(headers, rows, "leaderboard")
+    return '<div class="scroll">' + table(headers, rows, "leaderboard") + "</div>"
 
 
 def failed_trials(data: StudyData) -> str:
