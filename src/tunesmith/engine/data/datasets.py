@@ -25,7 +25,7 @@ class _Base(Dataset):  # type: ignore[type-arg]
     input_key = "inputs"
 
     def __init__(
-        self, inputs: Sequence[Any], targets: np.ndarray, preprocessing: dict[str, Any]
+        self, inputs: Any, targets: np.ndarray, preprocessing: dict[str, Any]
     ) -> None:
         if len(inputs) != len(targets):
             raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")

@@ -1,0 +1,187 @@
+"""One fine-tuning job: the single entry point a tuning trial calls.
+
+Order: read and validate the data (and the test split, when it will be evaluated) before any model
+work; build the model; train with :func:`tunesmith.engine.loop.fit`; evaluate on validation and,
+only when ``evaluate_test`` is true, on test; export when ``out_dir`` is given. With ``data.kfold``
+the job trains one model per fold and reports the mean of the folds' validation metrics; the fold
+with the best selection score is the one tested and exported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunesmith.config.finetune import FinetuneConfig
+from tunesmith.engine.data.build import DataBundle, build_data
+from tunesmith.engine.data.raw import LabelMap
+from tunesmith.engine.models.base import BuiltModel
+from tunesmith.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobResult:
+    """What one job produced. ``test_metrics`` is None when the test split was not evaluated."""
+
+    val_metrics: dict[str, float]
+    test_metrics: dict[str, float] | None
+    best_epoch: int | None
+    history: list[dict[str, Any]]
+    model: Any = field(repr=False)
+    label_map: LabelMap | None
+    export_path: Path | None
+    fold_metrics: list[dict[str, float]] | None = None
+    stopped_early: bool = False
+    reason: str = "completed"
+    built: BuiltModel | None = field(default=None, repr=False)
+
+
+def model_preprocessing(cfg: FinetuneConfig) -> dict[str, Any]:
+    """The model-side input description that enters every dataset fingerprint."""
+    m = cfg.model
+    desc: dict[str, Any] = {"kind": m.kind, "name": m.resolved_name}
+    if m.kind == "hf_text":
+        desc.update(max_length=m.max_length)
+    else:
+        desc.update(image_size=m.image_size)
+    return desc
+
+
+def _check_modality(data: DataBundle, built: BuiltModel) -> None:
+    if built.modality == "any":
+        if data.modality == "text":
+            raise ConfigError(
+                "model.kind 'custom' takes image or array data; use model.kind 'hf_text' for text"
+            )
+        return
+    if built.modality != data.modality:
+        raise ConfigError(
+            f"the data is {data.modality} but model.kind gives a {built.modality} model"
+        )
+
+
+def _fold_mean(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
+    keys = set.intersection(*(set(m) for m in fold_metrics)) if fold_metrics else set()
+    return {k: float(np.mean([m[k] for m in fold_metrics])) for k in sorted(keys)}
+
+
+def run_job(
+    cfg: FinetuneConfig,
+    *,
+    callbacks: Sequence[Any] = (),
+    out_dir: str | Path | None = None,
+    evaluate_test: bool = True,
+    feature_cache: Any = None,
+    data_access_hook: Callable[[str], None] | None = None,
+    metrics_path: str | Path | None = None,
+    device: Any = None,
+) -> JobResult:
+    """Run one fine-tuning job described by ``cfg`` (see the module docstring)."""
+    from tunesmith.engine.loop import evaluate, fit
+    from tunesmith.engine.metrics import is_better
+    from tunesmith.engine.models.registry import build_model
+
+    data = build_data(
+        cfg.data,
+        image_size=cfg.model.image_size,
+        preprocessing=model_preprocessing(cfg),
+        access_hook=data_access_hook,
+    )
+    test_set = data.test() if evaluate_test else None
+    if evaluate_test and test_set is None:
+        log.info("no test split (data.split.test is 0 and no data.test file): test not evaluated")
+
+    folds = data.folds or [(data.train, data.validation)]
+    metric = cfg.train.resolved_metric(data.task)
+    best: tuple[Any, BuiltModel, Any] | None = None
+    fold_metrics: list[dict[str, float]] = []
+    for index, (train_set, val_set) in enumerate(folds):
+        built = build_model(cfg.model, num_outputs=data.num_outputs)
+        _check_modality(data, built)
+        cache = feature_cache if train_set.deterministic else None
+        extra = json.dumps(
+            [train_set.fingerprint(), val_set.fingerprint(), built.preprocessing], sort_keys=True
+        )
+        if len(folds) > 1:
+            log.info("fold %d/%d", index + 1, len(folds))
+        result = fit(
+            built.model,
+            train_set,
+            val_set,
+            cfg.train,
+            collate_fn=built.collate_fn,
+            task=data.task,
+            num_outputs=data.num_outputs,
+            callbacks=callbacks,
+            seed=cfg.seed + index,
+            metrics_path=metrics_path,
+            device=device,
+            class_counts=data.class_counts if data.folds is None else None,
+            feature_cache=cache,
+            cache_key_extra=extra,
+        )
+        val = dict(result.best_metrics) or evaluate(
+            built.model, val_set, collate_fn=built.collate_fn, task=data.task,
+            batch_size=cfg.train.batch_size, device=device or cfg.train.device,
+        )  # fmt: skip
+        fold_metrics.append(val)
+        score = val.get(metric, float("nan"))
+        if best is None or is_better(score, best[2], result_greater(cfg, data.task)):
+            best = (result, built, score)
+    assert best is not None
+    result, built, _ = best
+    val_metrics = fold_metrics[0] if len(folds) == 1 else _fold_mean(fold_metrics)
+
+    test_metrics = None
+    if test_set is not None:
+        test_metrics = evaluate(
+            built.model, test_set, collate_fn=built.collate_fn, task=data.task,
+            batch_size=cfg.train.batch_size, device=device or cfg.train.device,
+        )  # fmt: skip
+    export_path = None
+    if out_dir is not None:
+        from tunesmith.engine.export import export_model
+
+        export_path = export_model(
+            out_dir,
+            built,
+            model_cfg=cfg.model,
+            data_cfg=cfg.data,
+            task=data.task,
+            label_map=data.label_map,
+            preprocessing=data.preprocessing,
+            metrics={
+                "validation": val_metrics,
+                "test": test_metrics,
+                "best_epoch": result.best_epoch,
+            },
+            hyperparameters=cfg.model_dump(mode="json"),
+        )
+    return JobResult(
+        val_metrics=val_metrics,
+        test_metrics=test_metrics,
+        best_epoch=result.best_epoch,
+        history=result.history,
+        model=built.model,
+        label_map=data.label_map,
+        export_path=export_path,
+        fold_metrics=fold_metrics if len(folds) > 1 else None,
+        stopped_early=result.stopped_early,
+        reason=result.reason,
+        built=built,
+    )
+
+
+def result_greater(cfg: FinetuneConfig, task: str) -> bool:
+    """Whether the selection metric of ``cfg`` grows with quality."""
+    from tunesmith.engine.metrics import get_metric
+
+    return bool(get_metric(cfg.train.resolved_metric(task)).greater_is_better)
