@@ -10,8 +10,8 @@ from optuna.trial import TrialState
 
 from tunesmith.errors import ConfigError
 from tunesmith.experiment import tune
-from tunesmith.runners.local import LocalRunner, describe_exit
 from tunesmith.runners.base import as_objective_call
+from tunesmith.runners.local import LocalRunner, describe_exit
 
 
 def test_closure_reports_and_killed_worker():

@@ -53,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "csv":
         frame.to_csv(out, index=False)
     elif args.format == "json":
-        out.write(frame.to_json(orient="records", date_format="iso", default_handler=str))
+        import json
+
+        records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+        out.write(json.dumps(records, default=str))
         out.write("\n")
     elif frame.empty:
         out.write(f"study {args.study!r} has no trials\n")
