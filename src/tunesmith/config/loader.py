@@ -3,9 +3,18 @@
 Rules enforced here, at the boundary, so no later code has to care:
 
 * only YAML's safe constructors are used (no Python objects, nothing executes);
-* a key given twice in one mapping is an error (PyYAML silently keeps the last one);
-* ``1e-5`` and ``.5`` read as floats (YAML 1.1 reads them as strings);
-* files above :data:`MAX_BYTES` and documents that expand aliases past :data:`MAX_NODES` are refused;
+* a key given twice in one mapping is an error, at any depth (PyYAML silently keeps the last one);
+  keys brought in by a ``<<: *anchor`` merge may be overridden by explicit keys, as YAML intends;
+* mapping keys must be plain scalars (no lists or mappings as keys);
+* scalars follow the YAML 1.2 core schema rather than PyYAML's YAML 1.1 one:
+  ``1e-5``, ``1E5``, ``.5``, ``-2.5e-3`` are floats; ``1_000``, ``0x10``, ``0o17``, ``0b101`` are
+  ints; ``017`` is 17 (not octal 15); ``12:30`` is a string (not sexagesimal 750);
+  only ``true``/``false`` (any of three casings) are booleans — **``yes``, ``no``, ``on``, ``off``
+  stay strings** (so ``country: no`` means Norway; a boolean field still accepts them, because
+  pydantic reads those strings as booleans); ``2024-01-02`` is a date; ``~``/``null`` is None;
+* documents above :data:`MAX_BYTES`, nested deeper than :data:`MAX_DEPTH`, or expanding through
+  aliases to more than :data:`MAX_NODES` nodes (the "billion laughs" document) are refused
+  before anything is built, as are recursive aliases;
 * every error names the file, the key path, the line when known, the rule and the value.
 """
 
@@ -22,70 +31,169 @@ from tunesmith.errors import ConfigError
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
+MAX_DEPTH = 64
 
+_TAG = "tag:yaml.org,2002:"
 _FLOAT_RE = re.compile(
-    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
     |[-+]?\.(?:inf|Inf|INF)
     |\.(?:nan|NaN|NAN))$""",
     re.X,
 )
+_INT_RE = re.compile(
+    r"^(?:[-+]?[0-9][0-9_]*|0x[0-9a-fA-F][0-9a-fA-F_]*|0o[0-7][0-7_]*|0b[01][01_]*)$"
+)
+_BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+
+
+def _key_text(path: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys, reads 1e-5 as a float and bounds alias expansion."""
+    """SafeLoader with YAML 1.2 core scalars and a depth limit while composing."""
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
-        self._nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(
+                    f"line {mark.line + 1}: document is nested deeper than {MAX_DEPTH} levels; "
+                    f"rule: at most {MAX_DEPTH}"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        self._nodes += 1
-        if self._nodes > MAX_NODES:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, ConfigError):
+            raise
+        except Exception as exc:  # a scalar its tag cannot build, e.g. 2024-13-45 as a date
             raise ConfigError(
-                f"document expands to more than {MAX_NODES} nodes (alias bomb?); "
-                f"rule: at most {MAX_NODES} nodes"
-            )
-        return super().construct_object(node, deep=deep)
+                f"line {node.start_mark.line + 1}: cannot read {_short(node.value)} as "
+                f"{str(node.tag).removeprefix(_TAG)}: {exc}"
+            ) from None
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        self.flatten_mapping(node)
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = str(self.construct_scalar(node)).replace("_", "")
+        sign = -1 if text.startswith("-") else 1
+        digits = text.lstrip("+-")
+        if digits[:2] in ("0x", "0o", "0b"):
+            return sign * int(digits, 0)
+        return sign * int(digits, 10)
+
+
+# Replace PyYAML's YAML 1.1 bool/int/float resolvers with YAML 1.2 core ones.
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in {_TAG + "bool", _TAG + "int", _TAG + "float"}
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(_TAG + "bool", _BOOL_RE, list("tTfF"))
+_Loader.add_implicit_resolver(_TAG + "int", _INT_RE, list("-+0123456789"))
+_Loader.add_implicit_resolver(_TAG + "float", _FLOAT_RE, list("-+0123456789."))
+_Loader.add_constructor(_TAG + "int", _Loader.construct_yaml_int)
+
+
+class _Checker:
+    """Walks a composed node graph once: duplicate keys, key types, cycles and expanded size."""
+
+    def __init__(self, loader: _Loader) -> None:
+        self.loader = loader
+        self.sizes: dict[int, int] = {}
+        self.active: set[int] = set()
+        self.total = 0
+
+    def size(self, node: yaml.Node, path: tuple[Any, ...]) -> int:
+        """Number of nodes ``node`` expands to once every alias is copied out."""
+        key = id(node)
+        if key in self.sizes:
+            return self.sizes[key]
+        if key in self.active:
+            raise ConfigError(
+                f"{_key_text(path)} (line {node.start_mark.line + 1}): an alias refers to a "
+                "mapping or list that contains it; rule: no recursive aliases"
+            )
+        self.active.add(key)
+        n = 1
+        if isinstance(node, yaml.MappingNode):
+            self.check_keys(node, path)
+            for key_node, value_node in node.value:
+                name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                n += 1 + self.size(value_node, (*path, name))
+                self.bound(n, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                n += self.size(item, (*path, i))
+                self.bound(n, path)
+        self.active.discard(key)
+        self.sizes[key] = n
+        return n
+
+    @staticmethod
+    def bound(n: int, path: tuple[Any, ...]) -> None:
+        if n > MAX_NODES:
+            raise ConfigError(
+                f"{_key_text(path)}: the document expands to more than {MAX_NODES} values "
+                f"through aliases or sheer size; rule: at most {MAX_NODES}"
+            )
+
+    def check_keys(self, node: yaml.MappingNode, path: tuple[Any, ...]) -> None:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key_node.tag == _TAG + "merge":
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(
+                    f"{_key_text(path)} (line {line}): mapping keys must be plain scalars, "
+                    f"got a {'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}"
+                )
+            key = self.loader.construct_object(key_node, deep=True)
             try:
                 hash(key)
-            except TypeError:
-                raise ConfigError(
-                    f"line {key_node.start_mark.line + 1}: mapping keys must be scalars, "
-                    f"got {type(key).__name__}"
-                ) from None
+            except TypeError:  # pragma: no cover - scalars are hashable
+                raise ConfigError(f"{_key_text(path)} (line {line}): unhashable key") from None
             if key in seen:
                 raise ConfigError(
-                    f"line {key_node.start_mark.line + 1}: duplicate key {key!r} "
-                    f"(first given on line {seen[key]}); each key may appear once"
+                    f"{_key_text((*path, key))} (line {line}): duplicate key {key!r}, first given "
+                    f"on line {seen[key]}; rule: each key may appear once in a mapping"
                 )
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
+            seen[key] = line
 
 
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
-
-
-def _line_index(node: yaml.Node, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
-    """Map each key path of a composed document to its 1-based line."""
+def _line_index(node: yaml.Node) -> dict[tuple[str, ...], int]:
+    """Map each key path of a composed document to its 1-based line (aliases not followed)."""
     out: dict[tuple[str, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = (*path, str(key_node.value))
-            out[key] = key_node.start_mark.line + 1
-            out.update(_line_index(value_node, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            key = (*path, str(i))
-            out[key] = item.start_mark.line + 1
-            out.update(_line_index(item, key))
+    stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(node, ())]
+    seen: set[int] = set()
+    while stack:
+        current, path = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            children = [(str(k.value), k, v) for k, v in current.value]
+        elif isinstance(current, yaml.SequenceNode):
+            children = [(str(i), v, v) for i, v in enumerate(current.value)]
+        else:
+            continue
+        for name, mark_node, child in children:
+            key = (*path, name)
+            out.setdefault(key, mark_node.start_mark.line + 1)
+            stack.append((child, key))
     return out
 
 
@@ -97,7 +205,8 @@ class LoadedYaml:
         self.source = source
         self.lines = lines
 
-    def line_of(self, path: Iterable[str]) -> int | None:
+    def line_of(self, path: Iterable[Any]) -> int | None:
+        """Line of ``path`` or of its nearest ancestor given in the file; ``None`` if unknown."""
         parts = tuple(str(p) for p in path)
         while parts:
             if parts in self.lines:
@@ -108,12 +217,15 @@ class LoadedYaml:
 
 def parse_yaml(text: str, source: str = "<string>") -> LoadedYaml:
     """Parse YAML text with the safe rules above; errors become :class:`ConfigError`."""
-    if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
-        raise ConfigError(f"{source}: file is larger than {MAX_BYTES} bytes; rule: at most that")
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_BYTES:
+        raise ConfigError(f"{source}: text is {size} bytes; rule: at most {MAX_BYTES} bytes")
     try:
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                _Checker(loader).size(node, ())
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -121,11 +233,12 @@ def parse_yaml(text: str, source: str = "<string>") -> LoadedYaml:
         raise ConfigError(f"{source}: {exc}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}:{where}: invalid YAML: {exc.problem or exc}") from None
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = exc.problem or str(exc)
+        raise ConfigError(f"{source}:{where} invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-    except RecursionError:
+    except RecursionError:  # pragma: no cover - MAX_DEPTH stops this first
         raise ConfigError(f"{source}: document is nested too deeply") from None
     lines = _line_index(node) if node is not None else {}
     return LoadedYaml(data, source, lines)
@@ -137,26 +250,43 @@ def load_yaml(path: str | Path) -> LoadedYaml:
     try:
         size = p.stat().st_size
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror or exc}") from None
+    if p.is_dir():
+        raise ConfigError(f"{p}: config path is a directory; rule: give a YAML file")
     if not p.is_file():
-        raise ConfigError(f"{p}: config path is not a file")
+        raise ConfigError(f"{p}: config path is not a regular file; rule: give a YAML file")
     if size > MAX_BYTES:
-        raise ConfigError(f"{p}: file is {size} bytes; rule: at most {MAX_BYTES}")
+        raise ConfigError(f"{p}: file is {size} bytes; rule: at most {MAX_BYTES} bytes")
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: config file is not valid UTF-8 (byte {exc.start})") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        bad = raw[exc.start : exc.start + 1]
+        raise ConfigError(
+            f"{p}: line {line}: byte {exc.start} ({bad!r}) is not valid UTF-8; "
+            "rule: config files are UTF-8 text"
+        ) from None
     return parse_yaml(text, str(p))
 
 
 def parse_override(item: str) -> tuple[str, Any]:
     """Split ``key.path=value``; the value is read as a YAML scalar or flow collection."""
-    if "=" not in item:
+    if not isinstance(item, str) or "=" not in item:
         raise ConfigError(f"--set {item!r}: rule: overrides look like key.path=value")
     key, _, raw = item.partition("=")
     key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {item!r}: rule: the key must be a dotted path like a.b.c")
+    if not key or any(not part.strip() for part in key.split(".")):
+        raise ConfigError(
+            f"--set {item!r}: key {key!r} is not a dotted path; rule: key looks like a.b.c"
+        )
+    if any(c.isspace() for c in key) or "\x00" in item:
+        raise ConfigError(
+            f"--set {item!r}: key {key!r} contains blanks or NUL; rule: key looks like a.b.c"
+        )
     value = parse_yaml(raw, f"--set {key}").data if raw.strip() else None
     return key, value
 
@@ -175,7 +305,10 @@ def set_dotted(data: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]:
             child = {}
         elif not isinstance(child, Mapping):
             where = ".".join(parts[: i + 1])
-            raise ConfigError(f"{key}: cannot set inside {where}, which is {child!r}, not a mapping")
+            raise ConfigError(
+                f"--set {key}: {where} is {_short(child)}, not a mapping; "
+                f"rule: only mappings can hold keys"
+            )
         child = dict(child)
         node[part] = child
         node = child
@@ -194,16 +327,20 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
 
 def format_validation_error(exc: Any, source: str, loaded: LoadedYaml | None = None) -> ConfigError:
     """Turn a pydantic ``ValidationError`` into one :class:`ConfigError` naming each field."""
+    model = getattr(exc, "_tunesmith_model", None)
     lines = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
+        raw_loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
+        loc, _ = _walk(raw_loc, model)
         path = ".".join(loc) or "(top level)"
         line = loaded.line_of(loc) if loaded is not None else None
         where = f"{source}:{line}" if line else source
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         value = err.get("input")
         if err.get("type") == "extra_forbidden":
-            lines.append(f"{where}: {path}: unknown key{_did_you_mean(loc, exc)}")
+            _, where_models = _walk(raw_loc[:-1], model)
+            hint = _did_you_mean(loc[-1], where_models) if model is not None and loc else ""
+            lines.append(f"{where}: {path}: unknown key{hint}")
         elif err.get("type") == "missing":
             lines.append(f"{where}: {path}: required key is missing")
         else:
@@ -216,23 +353,75 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _did_you_mean(loc: list[str], exc: Any) -> str:
-    """Suggest the closest known key for an unknown one, when the model's fields are known."""
+def _members(tp: Any) -> list[Any]:
+    """Unwrap Annotated, Optional and unions (and a RootModel's root) into plain annotations."""
+    import types
+    import typing
+
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(tp)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [m for arg in typing.get_args(tp) for m in _members(arg)]
+    fields = getattr(tp, "model_fields", None)
+    if isinstance(fields, dict) and set(fields) == {"root"}:  # RootModel: look through it
+        return _members(fields["root"].annotation)
+    return [tp]
+
+
+def _step(tp: Any, part: str) -> tuple[str, list[Any]]:
+    """How annotation ``tp`` reads location ``part``: field/key/index, union tag, or not at all."""
+    import collections.abc as cabc
+    import typing
+
+    fields = getattr(tp, "model_fields", None)
+    if isinstance(fields, dict):
+        if part in fields:
+            return "key", [fields[part].annotation]
+        tags = {tp.__name__} | {
+            str(a)
+            for info in fields.values()
+            if typing.get_origin(info.annotation) is typing.Literal
+            for a in typing.get_args(info.annotation)
+        }
+        return ("tag", [tp]) if part in tags else ("none", [])
+    origin = typing.get_origin(tp)
+    args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+    if origin in (dict, cabc.Mapping, cabc.MutableMapping):
+        return "key", args[1:] or [Any]
+    if origin in (list, tuple, set, frozenset, cabc.Sequence):
+        return "key", args or [Any]
+    return "none", []
+
+
+def _walk(loc: list[str], model: Any) -> tuple[list[str], list[Any]]:
+    """Follow ``loc`` through nested models: the path as written in YAML and the models there.
+
+    Pydantic puts a discriminated union's tag (``float``) or a union member's class name into an
+    error's location; those parts are not keys of the file, so they are dropped from the path.
+    """
+    types_here = _members(model) if model is not None else []
+    kept: list[str] = []
+    for part in loc:
+        results = [_step(tp, part) for tp in types_here]
+        keyed = [t for kind, ts in results if kind == "key" for t in ts]
+        tagged = [t for kind, ts in results if kind == "tag" for t in ts]
+        if keyed or not tagged:
+            kept.append(part)
+            types_here = [m for t in keyed for m in _members(t)]
+        else:  # a union tag in the location: narrow to that member, not a YAML key
+            types_here = tagged
+    return kept, [t for t in types_here if isinstance(getattr(t, "model_fields", None), dict)]
+
+
+def _did_you_mean(key: str, candidates: list[Any]) -> str:
+    """Suggest the closest known key among the fields of ``candidates``."""
     import difflib
 
-    model = getattr(exc, "_tunesmith_model", None)
-    if model is None or not loc:
+    known = sorted({f for m in candidates for f in m.model_fields if f != "root"})
+    if not known:
         return ""
-    fields: Any = model
-    for part in loc[:-1]:
-        info = getattr(fields, "model_fields", {}).get(part)
-        ann = getattr(info, "annotation", None)
-        if ann is None or not hasattr(ann, "model_fields"):
-            fields = None
-            break
-        fields = ann
-    known = list(getattr(fields, "model_fields", {})) if fields is not None else []
-    close = difflib.get_close_matches(loc[-1], known, n=1)
+    close = difflib.get_close_matches(key, known, n=1)
     return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
 
 
@@ -245,3 +434,5 @@ def validate(model: Any, data: Any, source: str, loaded: LoadedYaml | None = Non
     except pydantic.ValidationError as exc:
         exc._tunesmith_model = model  # type: ignore[attr-defined]
         raise format_validation_error(exc, source, loaded) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: the config is nested too deeply to validate") from None
