@@ -1,0 +1,83 @@
+"""The example configs run through the CLI (with small budgets), from a copy of examples/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tunesmith.cli.main import main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture()
+def workdir(tmp_path, monkeypatch):
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def _study(name: str, root: Path) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{root}/runs/{name}/study.db")
+
+
+def test_python_objective_example_in_workers(workdir, capsys):
+    assert main(["tune", "examples/python_objective.yaml", "--n-trials", "6", "--no-progress"]) == 0
+    study = _study("branin", workdir)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+    assert study.best_value >= 0.397887 - 1e-6  # Branin's global minimum
+    assert "best trial" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("config", "name"), [("sklearn_svc.yaml", "svc-breast-cancer"), ("demo.yaml", "demo")]
+)
+def test_sklearn_examples(workdir, config, name):
+    args = [
+        "tune",
+        f"examples/{config}",
+        "--n-trials",
+        "3",
+        "--no-progress",
+        "--set",
+        "study.runner=inprocess",
+    ]
+    assert main(args) == 0
+    study = _study(name, workdir)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3
+    for t in complete:
+        assert 0.5 < t.value <= 1.0  # accuracy of a sane classifier
+        assert t.user_attrs["score_std"] >= 0
+
+
+def test_learning_curve_objective_prunes():
+    import sys
+
+    sys.path.insert(0, str(EXAMPLES.parent))
+    from examples.objectives import learning_curve
+
+    from tunesmith import tune
+
+    res = tune(
+        learning_curve,
+        {
+            "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+            "width": {"type": "int", "low": 4, "high": 256, "log": True},
+        },
+        sampler="random",
+        pruner={"name": "median", "options": {"n_startup_trials": 3}},
+        n_trials=15,
+        direction="minimize",
+        metric="loss",
+        runner="inprocess",
+        seed=0,
+    )
+    states = {t.state for t in res.study.trials}
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states
+    assert res.best_value < 1.0
