@@ -1,0 +1,57 @@
+"""The Ray runner: tasks as launchers, reports answered by the coordinator, failures recorded."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+ray = pytest.importorskip("ray")
+from optuna.trial import TrialState  # noqa: E402
+
+from tunesmith.experiment import tune  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_runner_reports_prunes_and_fails(ray_local):
+    bad = 2
+
+    def objective(p, reporter):
+        if p["k"] == bad:
+            raise RuntimeError("bad k")
+        for step in range(3):
+            if reporter.report(step, float(p["k"] * 10 + step)):
+                return -1.0
+        return float(p["k"])
+
+    res = tune(
+        objective,
+        {"k": {"type": "int", "low": 0, "high": 4}},
+        sampler="grid",
+        n_trials=5,
+        workers=2,
+        runner="ray",
+        pruner={"name": "median", "options": {"n_startup_trials": 1, "n_warmup_steps": 0}},
+        direction="minimize",
+    )
+    trials = {t.params["k"]: t for t in res.study.trials}
+    assert set(trials) == set(range(5))
+    assert trials[bad].state == TrialState.FAIL
+    assert "bad k" in trials[bad].user_attrs["fail_reason"]
+    for k, t in trials.items():
+        if k == bad:
+            continue
+        assert t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        assert t.intermediate_values and min(t.intermediate_values.values()) == k * 10
+        if t.state == TrialState.COMPLETE:
+            assert t.value == k
+    assert ray.is_initialized()  # the runner leaves a cluster it did not start running
