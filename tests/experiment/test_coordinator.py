@@ -173,3 +173,39 @@ def test_bad_arguments_are_config_errors():
     with pytest.raises(ConfigError, match="low must be < high"):
         _tune(lambda p: 0.0, {"x": {"type": "float", "low": 1, "high": 0}})
     assert math.isfinite(_tune(lambda p: 1.0, n_trials=1).best_value)
+
+
+def test_timeout_without_trial_budget():
+    import time
+
+    def objective(p):
+        time.sleep(0.05)
+        return p["x"]
+
+    start = time.monotonic()
+    res = _tune(objective, n_trials=None, timeout=0.6)
+    assert time.monotonic() - start < 3
+    assert 2 <= len(res.trials) <= 15
+
+
+def test_space_of_param_spec_objects_and_seeded_trials():
+    from tunesmith.config.search import CategoricalParam, FloatParam
+
+    space = {
+        "lr": FloatParam(low=1e-4, high=1e-1, log=True),
+        "opt": CategoricalParam(choices=["adam", "sgd"]),
+    }
+    seen = []
+
+    def objective(p):
+        import random
+
+        seen.append(random.random())
+        return p["lr"]
+
+    a = _tune(objective, space, n_trials=3, seed=5)
+    first = list(seen)
+    seen.clear()
+    b = _tune(objective, space, n_trials=3, seed=5)
+    assert a.best_params == b.best_params and set(a.best_params) == {"lr", "opt"}
+    assert seen == first  # seeding happens per trial, from the study seed
