@@ -32,6 +32,7 @@ _TEXT_SPACE: dict[str, dict[str, Any]] = {
     },
     "train.optimizer.lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True},
     "train.batch_size": {"type": "categorical", "choices": [16, 32]},
+    "train.epochs": {"type": "int", "low": 2, "high": 4},
     "train.optimizer.weight_decay": {"type": "categorical", "choices": [0.0, 0.01, 0.1]},
     "train.schedule.name": {"type": "categorical", "choices": ["constant", "linear", "cosine"]},
     "train.schedule.warmup_ratio": {"type": "categorical", "choices": [0.0, 0.1]},

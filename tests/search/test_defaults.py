@@ -1,0 +1,58 @@
+import optuna
+import pytest
+
+from tunesmith.config.finetune import FinetuneConfig
+from tunesmith.config.loader import set_dotted
+from tunesmith.config.train import TrainConfig
+from tunesmith.errors import ConfigError
+from tunesmith.search.defaults import FAMILIES, default_space, family_of, recipes
+from tunesmith.search.space import SearchSpace
+
+BASE = {"data": {"builtin": "digits"}, "model": {"kind": "efficientnet"}}
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILIES))
+def test_default_space_samples_are_valid_jobs(kind):
+    space = SearchSpace.from_config(default_space(kind))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(30):
+        params = space.suggest(study.ask())
+        model = {"kind": kind, "name": "x"}
+        if kind == "custom":
+            model = {"kind": kind, "factory": "pkg.mod:make", "head": "fc"}
+        job = dict(BASE, model=model)
+        for key, value in params.items():
+            job = set_dotted(job, key, value)
+        FinetuneConfig.model_validate(job)  # raises if a path or value is wrong
+
+
+@pytest.mark.parametrize("kind", ["hf_text", "efficientnet"])
+def test_recipes_are_valid_train_settings(kind):
+    rs = recipes(kind)
+    assert rs, "every family has at least one recipe"
+    for recipe in rs:
+        train: dict = {}
+        for key, value in recipe.items():
+            assert key.startswith("train.")
+            train = set_dotted(train, key.removeprefix("train."), value)
+        TrainConfig.model_validate(train)
+
+
+def test_bert_recipes_are_the_paper_grid_with_the_usual_setting_first():
+    rs = recipes("hf_text")
+    assert len(rs) == 18
+    assert {r["train.optimizer.lr"] for r in rs} == {2e-5, 3e-5, 5e-5}
+    assert {r["train.batch_size"] for r in rs} == {16, 32}
+    assert {r["train.epochs"] for r in rs} == {2, 3, 4}
+    first = rs[0]
+    assert (first["train.optimizer.lr"], first["train.batch_size"], first["train.epochs"]) == (
+        3e-5,
+        32,
+        3,
+    )
+
+
+def test_unknown_model_kind_lists_known():
+    with pytest.raises(ConfigError, match="known kinds"):
+        family_of("rnn")
+    assert family_of("hf_text") == "text"
