@@ -162,7 +162,10 @@ def run(args: argparse.Namespace) -> str:
         f"Seeds {list(seeds)}; optuna {meta['optuna']}; samplers from tunesmith's registry with "
         f"their defaults.{' GP capped at ' + str(caps['gp']) + ' trials.' if caps else ''}\n\n"
     )
-    (results / "synthetic.md").write_text(header + table + "\n")
+    footer = (
+        "\n\nWall times depend on the machine and its load; compare them only within one run.\n"
+    )
+    (results / "synthetic.md").write_text(header + table + footer)
     return table
 
 
@@ -174,6 +177,8 @@ def _table(runs: list[dict[str, Any]], budgets: list[int]) -> str:
     keys = dict.fromkeys((r["function"], r["sampler"]) for r in runs)
     for function, sampler in keys:
         group = [r for r in runs if r["function"] == function and r["sampler"] == sampler]
+        for r in group:  # read back from JSON, the budgets are strings
+            r["regret"] = {int(k): v for k, v in r["regret"].items()}
         secs = statistics.mean(r["seconds"] for r in group)
         for b in budgets:
             vals = [r["regret"][b] for r in group if b in r["regret"]]
@@ -182,8 +187,8 @@ def _table(runs: list[dict[str, Any]], budgets: list[int]) -> str:
                 continue
             std = statistics.stdev(vals) if len(vals) > 1 else 0.0
             rows.append(
-                f"| {function} | {sampler} | {b} | {statistics.mean(vals):.4f} ± {std:.4f} "
-                f"| {len(vals)} | {secs:.1f} |"
+                f"| {function} | {sampler} | {b} | {statistics.mean(vals):.3g} ± {std:.2g} "
+                f"| {len(vals)} | {secs:.2f} |"
             )
     return "\n".join(rows)
 
