@@ -19,7 +19,7 @@ def test_default_space_samples_are_valid_jobs(kind):
         params = space.suggest(study.ask())
         model = {"kind": kind, "name": "x"}
         if kind == "custom":
-            model = {"kind": kind, "factory": "pkg.mod:make", "head": "fc"}
+            model = {"kind": kind, "factory": "pkg.mod:make", "head": "fc", "groups": ["body"]}
         job = dict(BASE, model=model)
         for key, value in params.items():
             job = set_dotted(job, key, value)
