@@ -54,6 +54,7 @@ def _format(metrics: dict[str, Any] | None) -> str:
 def run(args: argparse.Namespace) -> int:
     """Load and validate the config, run the job, print the metrics."""
     from tunesmith.config.finetune import load_finetune_config
+    from tunesmith.engine.feature_cache import FeatureCache
     from tunesmith.engine.job import run_job
 
     cfg = load_finetune_config(args.config, args.overrides)
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=out,
         evaluate_test=not args.no_test,
         metrics_path=args.metrics,
+        feature_cache=FeatureCache(),  # used only when the backbone stays frozen
     )
     w = sys.stdout.write
     w(f"best epoch: {result.best_epoch}  ({result.reason})\n")
