@@ -127,11 +127,17 @@ class Coordinator:
 
     # -- starting and finishing trials ------------------------------------------------------
     def _start_trial(self) -> None:
+        from optuna.trial import TrialState
+
         trial = self.study.ask()
         now = time.time()
         trial.set_user_attr(OWNER, self._owner.attrs(now))
         trial.set_user_attr(LEASE, now + self._cfg.lease_seconds)
-        params = self._space.suggest(trial)
+        try:
+            params = self._space.suggest(trial)
+        except BaseException:
+            self._tell(trial, TrialState.FAIL, None)
+            raise
         seed = None if self._cfg.seed is None else self._cfg.seed + trial.number
         self._live[trial.number] = _Live(trial, now)
         self._runner.submit(TrialTask(trial.number, params, seed))
