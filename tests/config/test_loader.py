@@ -177,7 +177,7 @@ def test_size_cap():
         ("a:\n\t- 1", "line 2, column 1"),
         ("a: [1, 2", "invalid YAML"),
         ("a: 'open", "invalid YAML"),
-        ("a: \x00", "invalid YAML"),
+        ("a: \x00", "line 1: character '\\x00' is not allowed"),
         ("a: *nowhere", "nowhere"),
         ("v: 2024-13-45", "cannot read '2024-13-45' as timestamp"),
         ("v: !!int 12x", "cannot read '12x' as int"),
@@ -368,3 +368,22 @@ def test_several_errors_listed_and_top_level_type():
 def test_validate_ok():
     loaded = parse_yaml("train: {optimizer: {lr: 1e-5}}\n")
     assert validate(Root, loaded.data, "x", loaded).train.optimizer.lr == 1e-5
+
+
+def test_model_level_rule_not_followed_by_whole_mapping():
+    from pydantic import model_validator
+
+    class Pair(Frozen):
+        low: float
+        high: float
+
+        @model_validator(mode="after")
+        def _order(self):
+            if self.low >= self.high:
+                raise ValueError(f"low must be < high, got low={self.low} high={self.high}")
+            return self
+
+    loaded = parse_yaml("low: 3\nhigh: 1\n", "p.yaml")
+    with pytest.raises(ConfigError) as info:
+        validate(Pair, loaded.data, "p.yaml", loaded)
+    assert str(info.value) == "p.yaml: (top level): low must be < high, got low=3.0 high=1.0"

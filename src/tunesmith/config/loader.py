@@ -231,6 +231,13 @@ def parse_yaml(text: str, source: str = "<string>") -> LoadedYaml:
             loader.dispose()
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise ConfigError(
+            f"{source}: line {line}: character {char!r} is not allowed in YAML; "
+            "rule: printable Unicode text only"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
@@ -343,6 +350,8 @@ def format_validation_error(exc: Any, source: str, loaded: LoadedYaml | None = N
             lines.append(f"{where}: {path}: unknown key{hint}")
         elif err.get("type") == "missing":
             lines.append(f"{where}: {path}: required key is missing")
+        elif err.get("type") == "value_error" and ("got " in msg or isinstance(value, dict)):
+            lines.append(f"{where}: {path}: {msg}")  # the rule's own message shows the values
         else:
             lines.append(f"{where}: {path}: {msg}, got {_short(value)}")
     return ConfigError("\n".join(lines))
