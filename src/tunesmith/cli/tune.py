@@ -50,6 +50,15 @@ def run(args: argparse.Namespace) -> int:
     from tunesmith.experiment import prepare_experiment, run_study
 
     config = load_experiment(args.config, args.overrides, _flag_values(args))
+    if config.objective_kind == "finetune":
+        from tunesmith.cli.finetune_summary import print_finetune_summary
+        from tunesmith.experiment.pipeline import run_finetune
+
+        with progress_display(sys.stdout, enabled=not args.no_progress) as on_event:
+            study = run_finetune(config, on_event=on_event)
+        _summary(study, config.study.storage_url())
+        print_finetune_summary(study, sys.stdout)
+        return 0
     study_cfg, space, objective = prepare_experiment(config)  # validates; writes nothing
     with progress_display(sys.stdout, enabled=not args.no_progress) as on_event:
         study = run_study(study_cfg, space, objective, on_event=on_event)

@@ -18,12 +18,18 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from tunesmith.config.base import Frozen
+from tunesmith.config.data import DataConfig
+from tunesmith.config.model import ModelConfig
 from tunesmith.config.search import PrunerConfig, SamplerConfig, SpaceConfig
+from tunesmith.config.train import TrainConfig
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}$")
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 RUNNERS = ("local", "inprocess", "ray")
-OBJECTIVE_SECTIONS: tuple[str, ...] = ("objective", "sklearn")
+OBJECTIVE_SECTIONS: tuple[str, ...] = ("objective", "sklearn", "finetune")
+# The fine-tuning objective has no section of its own: the job's own sections (model, data,
+# train, seed) sit at the top level, so trial parameters are dotted paths like train.optimizer.lr.
+FINETUNE_MARKER = "data"
 
 MEMORY_ALIASES = ("memory", ":memory:", "inmemory")
 Direction = Literal["maximize", "minimize"]
@@ -177,13 +183,50 @@ class SklearnObjectiveConfig(Frozen):
         return v
 
 
+class WarmStartConfig(Frozen):
+    """Trials to start from: the model family's published recipes and/or an earlier study."""
+
+    recipes: bool = False
+    max_recipes: int | None = Field(default=3, ge=1)
+    study: str | None = None
+
+    @field_validator("study")
+    @classmethod
+    def _study_name(cls, v: str | None) -> str | None:
+        return None if v is None else check_safe_name(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if value == "recipes":
+            return {"recipes": True}
+        return value
+
+
+class RecheckConfig(Frozen):
+    """Seed re-check: the top ``top_k`` configurations rerun with ``seeds`` more seeds."""
+
+    top_k: int = Field(default=3, ge=1, le=50)
+    seeds: int = Field(default=2, ge=0, le=20)
+
+
 class ExperimentConfig(Frozen):
-    """A whole experiment: ``study``, ``space`` and exactly one objective section."""
+    """A whole experiment: ``study``, ``space`` and exactly one objective section.
+
+    The fine-tuning objective is given by the job sections ``model``, ``data``, ``train`` and
+    ``seed`` (``data`` is required); ``space: default`` then picks the model family's space.
+    """
 
     study: StudyConfig
-    space: SpaceConfig
+    space: SpaceConfig | Literal["default"]
     objective: str | None = None
     sklearn: SklearnObjectiveConfig | None = None
+    model: ModelConfig | None = None
+    data: DataConfig | None = None
+    train: TrainConfig | None = None
+    seed: int = 0
+    warm_start: WarmStartConfig | None = None
+    recheck: RecheckConfig = Field(default_factory=RecheckConfig)
 
     @field_validator("objective")
     @classmethod
@@ -192,25 +235,39 @@ class ExperimentConfig(Frozen):
 
     @field_validator("space")
     @classmethod
-    def _space_not_empty(cls, v: SpaceConfig) -> SpaceConfig:
+    def _space_not_empty(cls, v: SpaceConfig | str) -> SpaceConfig | str:
+        if isinstance(v, str):
+            return v
         if not v.root:
             raise ValueError("must define at least one parameter")
         return v
 
+    def _given(self, section: str) -> bool:
+        name = FINETUNE_MARKER if section == "finetune" else section
+        return getattr(self, name, None) is not None
+
     @model_validator(mode="after")
     def _one_objective(self) -> ExperimentConfig:
-        given = [s for s in OBJECTIVE_SECTIONS if getattr(self, s, None) is not None]
+        given = [s for s in OBJECTIVE_SECTIONS if self._given(s)]
         if len(given) != 1:
             raise ValueError(
-                f"give exactly one objective section of {', '.join(OBJECTIVE_SECTIONS)}; "
-                f"got {', '.join(given) or 'none'}"
+                f"give exactly one objective: objective (a Python function), sklearn, or a "
+                f"fine-tuning job (model, data, train); got {', '.join(given) or 'none'}"
             )
+        if given != ["finetune"]:
+            stray = [k for k in ("model", "train", "warm_start") if getattr(self, k) is not None]
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} belong to a fine-tuning job, which needs data"
+                )
+            if self.space == "default":
+                raise ValueError("space: default needs a fine-tuning job (model, data, train)")
         return self
 
     @property
     def objective_kind(self) -> str:
-        """The name of the objective section that is set."""
-        return next(s for s in OBJECTIVE_SECTIONS if getattr(self, s, None) is not None)
+        """The name of the objective that is set: objective, sklearn or finetune."""
+        return next(s for s in OBJECTIVE_SECTIONS if self._given(s))
 
 
 def load_experiment(

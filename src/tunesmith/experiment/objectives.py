@@ -109,6 +109,7 @@ def sklearn_objective(config: ExperimentConfig) -> Callable[..., Any]:
         raise ConfigError(
             f"sklearn.params: {section.estimator} refused {section.params}: {exc}"
         ) from None
+    assert not isinstance(config.space, str)  # 'default' is refused for sklearn objectives
     for name in config.space.root:
         if name not in known:
             raise ConfigError(
@@ -129,8 +130,21 @@ def sklearn_objective(config: ExperimentConfig) -> Callable[..., Any]:
     )
 
 
+def finetune_objective(config: ExperimentConfig) -> Callable[..., Any]:
+    """One fine-tuning job per trial (see :mod:`tunesmith.experiment.pipeline`)."""
+    from tunesmith.experiment.pipeline import build_finetune_objective
+
+    return build_finetune_objective(config)
+
+
 OBJECTIVE_BUILDERS: Mapping[str, Callable[[ExperimentConfig], Callable[..., Any]]] = (
-    MappingProxyType({"objective": python_objective, "sklearn": sklearn_objective})
+    MappingProxyType(
+        {
+            "objective": python_objective,
+            "sklearn": sklearn_objective,
+            "finetune": finetune_objective,
+        }
+    )
 )
 
 

@@ -62,7 +62,12 @@ def prepare_experiment(
     from tunesmith.experiment.objectives import build_objective
     from tunesmith.search.space import SearchSpace
 
-    space = SearchSpace.from_config(config.space)
+    if config.space == "default":
+        from tunesmith.experiment.pipeline import space_mapping
+
+        space = SearchSpace.from_config(space_mapping(config))
+    else:
+        space = SearchSpace.from_config(config.space)
     objective = (build or build_objective)(config)
     study = config.study
     default_metric = getattr(objective, "default_metric", None)
@@ -77,6 +82,14 @@ def run_experiment(
     build: Callable[[ExperimentConfig], Callable[..., Any]] | None = None,
     on_event: OnEvent | None = None,
 ) -> Any:
-    """Run an experiment config: ``build`` makes its objective (default: by objective section)."""
+    """Run an experiment config: ``build`` makes its objective (default: by objective section).
+
+    A fine-tuning experiment runs the whole pipeline: search, seed re-check, final test score,
+    best-model export and report (:func:`tunesmith.experiment.pipeline.run_finetune`).
+    """
+    if build is None and config.objective_kind == "finetune":
+        from tunesmith.experiment.pipeline import run_finetune
+
+        return run_finetune(config, on_event=on_event)
     study_cfg, space, objective = prepare_experiment(config, build)
     return run_study(study_cfg, space, objective, on_event=on_event)

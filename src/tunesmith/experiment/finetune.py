@@ -1,0 +1,142 @@
+"""The fine-tuning objective: one trial = the base job config + sampled values at dotted paths.
+
+A trial writes its complete, re-runnable config to ``runs/<study>/trials/<number>/config.yaml``,
+trains with per-epoch reports to the pruner, and returns the best epoch's validation metrics (never
+the last epoch's). The test split is never read here: ``evaluate_test`` is only true in the final
+phase (:mod:`tunesmith.experiment.finish`).
+
+Objects of :class:`FinetuneObjective` travel to worker processes by value; the feature cache they
+create lives in the worker and keeps the frozen backbone's outputs between trials.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+JOB_SECTIONS = ("model", "data", "train", "seed")
+
+
+def job_mapping(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The job config mapping for one trial: ``base`` with every param written at its path."""
+    from tunesmith.config.loader import set_dotted
+
+    out = dict(base)
+    for key, value in params.items():
+        out = set_dotted(out, key, value)
+    return out
+
+
+def validate_job(mapping: Mapping[str, Any], source: str) -> Any:
+    """Validate a job mapping as a :class:`~tunesmith.config.finetune.FinetuneConfig`."""
+    from tunesmith.config.finetune import FinetuneConfig
+    from tunesmith.config.loader import validate
+
+    return validate(FinetuneConfig, dict(mapping), source)
+
+
+def write_trial_config(folder: Path, job: Any, params: Mapping[str, Any]) -> None:
+    """Write the complete job config (re-runnable by ``tunesmith finetune``) and the params."""
+    import yaml
+
+    from tunesmith.utils.atomic import atomic_write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = job.model_dump(mode="json", exclude={"output"})
+    atomic_write_text(folder / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(folder / "params.json", json.dumps(dict(params), indent=2, default=str))
+
+
+@dataclass
+class FinetuneObjective:
+    """Run one fine-tuning job for a trial and return its validation metrics.
+
+    ``mode`` is ``search`` (per-evaluation reports to the pruner, no test split) or ``final``
+    (no pruning, test split evaluated once, model exported to ``export_dir``).
+    """
+
+    base: dict[str, Any]
+    metric: str
+    trials_dir: str
+    mode: str = "search"
+    export_dir: str | None = None
+    _cache: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def default_metric(self) -> str:
+        return self.metric
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": None}
+
+    def _feature_cache(self) -> Any:
+        if self._cache is None:
+            from tunesmith.engine.feature_cache import FeatureCache
+
+            self._cache = FeatureCache()
+        return self._cache
+
+    def __call__(self, params: dict[str, Any], reporter: Any) -> dict[str, Any]:
+        from tunesmith.engine.callbacks import ReportCallback
+        from tunesmith.engine.job import run_job
+
+        key = getattr(reporter, "key", None)
+        folder = Path(self.trials_dir) / (f"{key:05d}" if isinstance(key, int) else "trial")
+        job = validate_job(job_mapping(self.base, params), f"trial {key} config")
+        write_trial_config(folder, job, params)
+        callbacks = [ReportCallback(reporter.report)] if self.mode == "search" else []
+        final = self.mode == "final"
+        result = run_job(
+            job,
+            callbacks=callbacks,
+            evaluate_test=final,
+            out_dir=self.export_dir if final else None,
+            feature_cache=self._feature_cache(),
+            metrics_path=folder / "metrics.jsonl",
+        )
+        val = result.val_metrics
+        score = val.get(self.metric, math.nan)
+        out: dict[str, Any] = {self.metric: score, "best_epoch": result.best_epoch}
+        out.update({f"val_{k}": v for k, v in val.items()})
+        if final and result.test_metrics is not None:
+            out.update({f"test_{k}": v for k, v in result.test_metrics.items()})
+        out["stop_reason"] = result.reason
+        return out
+
+
+def check_space_paths(base: Mapping[str, Any], space: Any) -> None:
+    """Every space parameter must land on a real job field: try one value of each, validate.
+
+    Catches a typo such as ``train.optimiser.lr`` before any storage is opened.
+    """
+    for name in space.names:
+        if name.split(".", 1)[0] not in JOB_SECTIONS:
+            raise ConfigError(
+                f"space.{name}: a fine-tuning space writes into {', '.join(JOB_SECTIONS)}; "
+                f"{name!r} is outside them"
+            )
+        value = _example_value(space.specs[name])
+        try:
+            validate_job(job_mapping(base, {name: value}), "the base job")
+        except ConfigError as exc:
+            raise ConfigError(f"space.{name}: setting it to {value!r} gives: {exc}") from None
+
+
+def _example_value(spec: Any) -> Any:
+    kind = getattr(spec, "type", None)
+    if kind == "categorical":
+        return spec.choices[0]
+    if kind == "fixed":
+        return spec.value
+    if getattr(spec, "grid", None):
+        return spec.grid[0]
+    return spec.low

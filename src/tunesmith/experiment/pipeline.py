@@ -1,0 +1,204 @@
+"""A fine-tuning search from one experiment config, start to finish.
+
+1. validate everything before any storage: the base job, every space path, the data (train,
+   validation and the test file's labels), the metric's direction;
+2. warm start: enqueue the family's published recipes (projected on the space) and/or copy the
+   complete trials of an earlier study, once per study;
+3. the search (trials in workers, per-epoch pruning, best-epoch scores);
+4. seed re-check of the top k, one test evaluation of the winner, ``runs/<name>/best/`` and the
+   HTML report in ``runs/<name>/report/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from tunesmith.errors import ConfigError
+from tunesmith.experiment.finetune import (
+    JOB_SECTIONS,
+    FinetuneObjective,
+    check_space_paths,
+    validate_job,
+)
+
+log = logging.getLogger(__name__)
+
+WARM_STARTED = "tunesmith_warm_started"
+
+
+def run_dir_of(config: Any) -> Path:
+    """``runs/<study name>`` under the current folder (the name is already a safe name)."""
+    from tunesmith.storage.paths import safe_child
+
+    return Path(safe_child(Path("runs"), config.study.name, "study.name"))
+
+
+def job_base(config: Any) -> dict[str, Any]:
+    """The base job mapping (model, data, train, seed) of a fine-tuning experiment."""
+    dumped = config.model_dump(mode="json", include=set(JOB_SECTIONS))
+    return {k: v for k, v in dumped.items() if v is not None}
+
+
+def space_mapping(config: Any) -> Mapping[str, Any]:
+    """The experiment's space, or the model family's default space for ``space: default``."""
+    from tunesmith.search.defaults import default_space
+
+    if config.space == "default":
+        return default_space(config.model.kind)
+    return {name: spec.model_dump() for name, spec in config.space.root.items()}
+
+
+def build_finetune_objective(config: Any) -> FinetuneObjective:
+    """Validate the fine-tuning sections and the data; return the search objective."""
+    from tunesmith.engine.data.build import build_data
+    from tunesmith.engine.job import model_preprocessing
+    from tunesmith.engine.metrics import get_metric
+    from tunesmith.search.space import SearchSpace
+
+    base = job_base(config)
+    job = validate_job(base, "the base job")
+    space = SearchSpace.from_config(space_mapping(config))
+    check_space_paths(base, space)
+    metric = job.train.resolved_metric(job.data.task)
+    wanted = "maximize" if get_metric(metric).greater_is_better else "minimize"
+    if config.study.all_directions != [wanted]:
+        raise ConfigError(
+            f"study.direction: the selection metric {metric!r} is best when it is "
+            f"{'high' if wanted == 'maximize' else 'low'}, so the study must {wanted}; "
+            f"got {config.study.all_directions}"
+        )
+    if config.study.metric not in (None, metric):
+        raise ConfigError(
+            f"study.metric: a fine-tuning study optimises train.metric ({metric!r}); "
+            f"got {config.study.metric!r}"
+        )
+    data = build_data(
+        job.data, image_size=job.model.image_size, preprocessing=model_preprocessing(job)
+    )
+    data.test()  # checks the test file's format and labels now, not after hours of search
+    trials_dir = run_dir_of(config) / "trials"
+    return FinetuneObjective(base, metric, str(trials_dir))
+
+
+def _project(recipe: Mapping[str, Any], space: Any) -> dict[str, Any] | None:
+    """Keep a recipe's values for parameters in the space; None if one is out of its range."""
+    out: dict[str, Any] = {}
+    dists = space.distributions()
+    for name, value in recipe.items():
+        dist = dists.get(name)
+        if dist is None:
+            continue
+        try:
+            dist.to_internal_repr(value)
+        except (ValueError, TypeError):
+            return None
+        if hasattr(dist, "low") and not dist.low <= value <= dist.high:
+            return None
+        out[name] = value
+    return {k: v for k, v in out.items() if space.is_active(k, out)} or None
+
+
+def warm_start(config: Any, space: Any, study: Any) -> int:
+    """Enqueue recipes / copy an earlier study's trials, once per study; return how many."""
+    import optuna
+
+    from tunesmith.search.defaults import recipes
+    from tunesmith.storage.study import load_existing_study
+
+    ws = config.warm_start
+    if ws is None or study.user_attrs.get(WARM_STARTED):
+        return 0
+    added = 0
+    if ws.recipes:
+        seen: list[dict[str, Any]] = []
+        for recipe in recipes(config.model.kind):
+            projected = _project(recipe, space)
+            if projected is not None and projected not in seen:
+                seen.append(projected)
+        for params in seen[: ws.max_recipes]:
+            study.enqueue_trial(params)
+            added += 1
+    if ws.study is not None:
+        earlier = load_existing_study(ws.study, config.study.storage_url())
+        dists = space.distributions()
+        for t in earlier.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            if not t.params or not set(t.params) <= set(dists) or t.value is None:
+                continue
+            try:
+                study.add_trial(
+                    optuna.trial.create_trial(
+                        params=t.params,
+                        distributions={k: dists[k] for k in t.params},
+                        value=t.value,
+                        user_attrs={"warm_start_from": f"{ws.study}#{t.number}"},
+                    )
+                )
+                added += 1
+            except ValueError:
+                log.info("warm start: trial %d of %s does not fit this space", t.number, ws.study)
+    study.set_user_attr(WARM_STARTED, added)
+    log.info("warm start: %d trial(s) from %s", added, ws)
+    return added
+
+
+def run_finetune(config: Any, *, on_event: Any = None) -> Any:
+    """Run a whole fine-tuning experiment; return the search study (with its records set)."""
+    import optuna
+
+    from tunesmith.experiment.finish import run_final, run_recheck, write_best_folder
+    from tunesmith.experiment.runtime import prepare_experiment, run_study
+    from tunesmith.storage.study import make_storage
+
+    study_cfg, space, built = prepare_experiment(config, build_finetune_objective)
+    objective = cast(FinetuneObjective, built)
+    url = study_cfg.storage_url()
+    run_dir = run_dir_of(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pre = optuna.create_study(
+        study_name=study_cfg.name,
+        storage=make_storage(url),
+        directions=cast(Any, study_cfg.all_directions),
+        load_if_exists=True,
+    )
+    warm_start(config, space, pre)
+    study = run_study(study_cfg, space, objective, on_event=on_event)
+
+    def phase(cfg: Any, phase_space: Any, obj: Any) -> Any:
+        return run_study(cfg, phase_space, obj, on_event=on_event)
+
+    base_seed = int(objective.base.get("seed", 0))
+    winner = run_recheck(
+        study,
+        study_cfg,
+        space,
+        objective,
+        top_k=config.recheck.top_k,
+        seeds=config.recheck.seeds,
+        base_seed=base_seed,
+        run_study=phase,
+    )
+    if winner is None:
+        raise ConfigError(
+            f"study {study_cfg.name!r}: no trial completed, so there is no model to export"
+        )
+    record = run_final(
+        study,
+        study_cfg,
+        space,
+        objective,
+        params=winner["params"],
+        trial=winner["trial"],
+        run_dir=run_dir,
+        run_study=phase,
+    )
+    write_best_folder(run_dir, study, record, objective.base)
+    try:
+        from tunesmith.reports import write_report
+
+        write_report(study, run_dir / "report")
+    except Exception as exc:  # the model is safe; a report failure must not hide it
+        log.warning("report not written: %s", exc)
+    return study
