@@ -24,7 +24,8 @@ def print_finetune_summary(study: Any, out: TextIO, top: int = 10) -> None:
     out.write(f"{'rank':>4} {'trial':>5} {'value':>8} {'epoch':>5}  params\n")
     for rank, t in enumerate(done[:top], 1):
         params = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in t.params.items())
-        epoch = t.user_attrs.get("best_epoch", "")
+        epoch = t.user_attrs.get("best_epoch")
+        epoch = int(epoch) if isinstance(epoch, (int, float)) and math.isfinite(epoch) else ""
         out.write(f"{rank:>4} {t.number:>5} {_fmt(t.value):>8} {epoch!s:>5}  {params}\n")
     recheck = study.user_attrs.get("recheck") or []
     if recheck:

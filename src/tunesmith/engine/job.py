@@ -41,6 +41,7 @@ class JobResult:
     fold_metrics: list[dict[str, float]] | None = None
     stopped_early: bool = False
     reason: str = "completed"
+    used_feature_cache: bool = False
     built: BuiltModel | None = field(default=None, repr=False)
 
 
@@ -176,6 +177,7 @@ def run_job(
         fold_metrics=fold_metrics if len(folds) > 1 else None,
         stopped_early=result.stopped_early,
         reason=result.reason,
+        used_feature_cache=bool(getattr(result, "used_feature_cache", False)),
         built=built,
     )
 

@@ -15,7 +15,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,12 @@ class FinetuneObjective:
     @property
     def default_metric(self) -> str:
         return self.metric
+
+    def phase(
+        self, trials_dir: str, mode: str = "search", export_dir: str | None = None
+    ) -> FinetuneObjective:
+        """The same job for another phase (re-check, final): new folder, mode and export."""
+        return replace(self, trials_dir=trials_dir, mode=mode, export_dir=export_dir, _cache=None)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_cache": None}

@@ -119,9 +119,7 @@ def run_recheck(
         wanted = [{**c.params, "seed": s} for c in cands for s in new_seeds]
         _enqueue_missing(name, config.storage_url(), config.all_directions, wanted)
         phase_space = _phase_space(space, {"seed": {"type": "categorical", "choices": new_seeds}})
-        phase_obj = FinetuneObjective(
-            objective.base, objective.metric, str(Path(objective.trials_dir).parent / "recheck")
-        )
+        phase_obj = objective.phase(str(Path(objective.trials_dir).parent / "recheck"))
         phase_cfg = _phase_study_config(config, name, len(wanted), objective.metric)
         phase = run_study(phase_cfg, phase_space, phase_obj)
         for t in phase.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
@@ -153,13 +151,7 @@ def run_final(
     name = f"{config.name}.final"
     export_dir = run_dir / "best" / "model"
     _enqueue_missing(name, config.storage_url(), config.all_directions, [dict(params)])
-    final_obj = FinetuneObjective(
-        objective.base,
-        objective.metric,
-        str(run_dir / "final"),
-        mode="final",
-        export_dir=str(export_dir),
-    )
+    final_obj = objective.phase(str(run_dir / "final"), mode="final", export_dir=str(export_dir))
     phase = run_study(_phase_study_config(config, name, 1, objective.metric), space, final_obj)
     done = [
         t
