@@ -77,6 +77,12 @@ def test_kill_during_save_never_yields_partial_checkpoint(tmp_path):
         text=True,
         env=env,
     )
+    # Kill after up to ~3 save durations, measured here, so the test makes progress on a slow,
+    # loaded machine and still lands most kills mid-save on a fast one.
+    scratch = CheckpointStore(tmp_path / "scratch", keep=1)
+    t_save = time.monotonic()
+    scratch.save(0, {"w": torch.zeros(NUMEL), "s": torch.zeros(7, dtype=torch.int64)}, {})
+    max_delay = max(0.05, 3 * (time.monotonic() - t_save))
     rng = random.Random(1234)
     store = CheckpointStore(root, keep=3)
     results = []
@@ -89,27 +95,30 @@ def test_kill_during_save_never_yields_partial_checkpoint(tmp_path):
             zygote.stdin.write(f"{root} {start} {log}\n")
             zygote.stdin.flush()
             pid = int(zygote.stdout.readline())
-            time.sleep(rng.uniform(0.0, 0.25))
+            time.sleep(rng.uniform(0.0, max_delay))
             os.kill(pid, signal.SIGKILL)
             assert zygote.stdout.readline().startswith("reaped")
 
+            # steps whose save() returned in this round (a kill between the rename and the log
+            # line leaves one complete checkpoint unlogged, so compare within the round)
             logged = [int(x) for x in log.read_text().split()]
-            if any(p.name.startswith(".ckpt-") for p in root.iterdir()):
+            this_round = [s for s in logged if s >= start]
+            newest_known = this_round[-1] if this_round else start - 1
+            if root.is_dir() and any(p.name.startswith(".ckpt-") for p in root.iterdir()):
                 mid_write += 1
             got = store.load_latest()
             complete = _complete_steps(root)
             if got is None:
-                assert complete == [] and logged == []
+                assert complete == [] and logged == [] and start == 1
                 results.append(None)
                 continue
             step, tensors, state = got
             assert state == {"step": step}
             assert torch.equal(tensors["w"], torch.full((NUMEL,), float(step)))
             assert torch.equal(tensors["s"], torch.full((7,), step, dtype=torch.int64))
-            # the newest complete one: nothing newer verifies, and every logged save is covered
+            # the newest complete one: nothing newer verifies, and every returned save is covered
             assert step == max(complete)
-            if logged:
-                assert step in (logged[-1], logged[-1] + 1)
+            assert step in (newest_known, newest_known + 1), (step, newest_known)
             results.append(step)
     finally:
         zygote.stdin.close()
@@ -117,7 +126,10 @@ def test_kill_during_save_never_yields_partial_checkpoint(tmp_path):
     elapsed = time.monotonic() - t0
     assert len(results) == KILLS
     # the kills must have exercised real progress, not only empty stores
-    assert results[-1] is not None and results[-1] >= 10, results
+    assert results[-1] is not None and results[-1] >= 5, results
     # and many kills landed mid-save (a hidden temporary folder was left behind)
-    print(f"{KILLS} kills in {elapsed:.1f}s, {mid_write} mid-save, final step {results[-1]}")
+    print(
+        f"{KILLS} kills in {elapsed:.1f}s (max delay {max_delay:.2f}s), "
+        f"{mid_write} mid-save, final step {results[-1]}"
+    )
     assert mid_write >= KILLS // 5, mid_write
