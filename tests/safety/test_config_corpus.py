@@ -35,10 +35,7 @@ def _expectations(path: Path) -> tuple[str, list[str]]:
 FILES = sorted(CORPUS.glob("*.yaml"))
 # Known gaps outside this suite's code: strict xfail, so the test fails (and must be updated) the
 # day they are fixed.
-GAPS = {
-    "job_space_unknown_path.yaml": "prepare_experiment's space-path errors do not name the file",
-    "job_space_unknown_section.yaml": "prepare_experiment's space-path errors do not name the file",
-}
+GAPS: dict[str, str] = {}
 PARAMS = [
     pytest.param(p, id=p.stem, marks=pytest.mark.xfail(reason=GAPS[p.name], strict=True))
     if p.name in GAPS

@@ -200,9 +200,7 @@ CASES: dict[str, tuple[Any, ...]] = {
 IMAGE_CASES = {name for name in CASES if name.startswith("images_")}
 # Known gaps in the data readers (tunesmith.engine.data, not this suite's code): strict xfail, so
 # the test starts failing, and must be updated, the day the reader refuses these.
-GAPS = {
-    "csv_duplicate_header": "a CSV whose header repeats 'text' is read using the first column",
-}
+GAPS: dict[str, str] = {}
 
 
 def test_data_corpus_is_large_enough():

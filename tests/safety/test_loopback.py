@@ -156,11 +156,6 @@ RAY_PROBE = textwrap.dedent(
 
 
 @pytest.mark.ray
-@pytest.mark.xfail(
-    strict=True,
-    reason="runners/ray.py sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 after importing ray, when Ray "
-    "has already read it; passing _node_ip_address='127.0.0.1' to ray.init would fix it",
-)
 def test_ray_runner_starts_ray_on_loopback():
     """Without the variable in the environment, a locally started Ray must still use loopback."""
     pytest.importorskip("ray")

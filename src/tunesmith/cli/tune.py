@@ -47,19 +47,24 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from tunesmith.cli.progress import progress_display
     from tunesmith.config.experiment import load_experiment
+    from tunesmith.errors import ConfigError
     from tunesmith.experiment import prepare_experiment, run_study
 
     config = load_experiment(args.config, args.overrides, _flag_values(args))
+    try:
+        prepared = prepare_experiment(config)  # validates everything; writes nothing
+    except ConfigError as exc:
+        raise ConfigError(f"{args.config}: {exc}") from None
     if config.objective_kind == "finetune":
         from tunesmith.cli.finetune_summary import print_finetune_summary
         from tunesmith.experiment.pipeline import run_finetune
 
         with progress_display(sys.stdout, enabled=not args.no_progress) as on_event:
-            study = run_finetune(config, on_event=on_event)
+            study = run_finetune(config, on_event=on_event, prepared=prepared)
         _summary(study, config.study.storage_url())
         print_finetune_summary(study, sys.stdout)
         return 0
-    study_cfg, space, objective = prepare_experiment(config)  # validates; writes nothing
+    study_cfg, space, objective = prepared
     with progress_display(sys.stdout, enabled=not args.no_progress) as on_event:
         study = run_study(study_cfg, space, objective, on_event=on_event)
     _summary(study, study_cfg.storage_url())

@@ -144,15 +144,19 @@ def warm_start(config: Any, space: Any, study: Any) -> int:
     return added
 
 
-def run_finetune(config: Any, *, on_event: Any = None) -> Any:
-    """Run a whole fine-tuning experiment; return the search study (with its records set)."""
+def run_finetune(config: Any, *, on_event: Any = None, prepared: Any = None) -> Any:
+    """Run a whole fine-tuning experiment; return the search study (with its records set).
+
+    ``prepared`` is what :func:`~tunesmith.experiment.runtime.prepare_experiment` returned for
+    ``config``, when the caller already validated it.
+    """
     import optuna
 
     from tunesmith.experiment.finish import run_final, run_recheck, write_best_folder
     from tunesmith.experiment.runtime import prepare_experiment, run_study
     from tunesmith.storage.study import make_storage
 
-    study_cfg, space, built = prepare_experiment(config, build_finetune_objective)
+    study_cfg, space, built = prepared or prepare_experiment(config, build_finetune_objective)
     objective = cast(FinetuneObjective, built)
     url = study_cfg.storage_url()
     run_dir = run_dir_of(config)

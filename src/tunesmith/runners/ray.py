@@ -79,11 +79,17 @@ class RayRunner:
     def __init__(
         self, objective: ObjectiveCall, workers: int, num_cpus: float = 1, num_gpus: float = 0
     ) -> None:
-        ray: Any = require("ray", "ray", "the ray runner")
+        # Ray reads this when it is imported: set it first, or Ray binds the external address.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        ray: Any = require("ray", "ray", "the ray runner")
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=True)
+            ray.init(
+                include_dashboard=False,
+                ignore_reinit_error=True,
+                log_to_driver=True,
+                _node_ip_address="127.0.0.1",
+            )
         self._ray = ray
         self.slots = workers
         self._mailbox = ray.remote(Mailbox).options(max_concurrency=max(8, 2 * workers)).remote()

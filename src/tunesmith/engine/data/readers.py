@@ -109,6 +109,15 @@ def read_delimited(path: Path, cfg: DataConfig, delimiter: str) -> RawSplit:
     except (StopIteration, csv.Error) as exc:
         raise DataError(f"{path}: cannot read the header row: {exc}") from None
     header = [h.strip() for h in header]
+    for option, col in (
+        ("data.text_column", cfg.text_column),
+        ("data.label_column", cfg.label_column),
+    ):
+        if header.count(col) > 1:
+            raise DataError(
+                f"{path}: header row: column {col!r} (set by {option}) appears "
+                f"{header.count(col)} times; rule: the columns used must be named once"
+            )
     for col, option in (
         (cfg.text_column, "data.text_column"),
         (cfg.label_column, "data.label_column"),
