@@ -71,6 +71,14 @@ class FinetuneObjective:
     export_dir: str | None = None
     _cache: Any = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # Relative data/model paths mean "from the folder the study runs in": pin them now, in the
+        # coordinator, so trial configs re-run from their own folder and workers elsewhere (Ray)
+        # read the same files. Already absolute paths are left as they are.
+        from tunesmith.config.finetune import resolve_paths
+
+        self.base = resolve_paths(self.base, Path.cwd())
+
     @property
     def default_metric(self) -> str:
         return self.metric
