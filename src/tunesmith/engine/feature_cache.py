@@ -6,9 +6,12 @@ them, across epochs and across the trials a worker process runs. This is safe on
 has no random augmentation, which the caller vouches for by passing a cache at all.
 
 The key holds a hash of the backbone's weights and buffers (everything outside the head), the
-layer index (the full backbone: ``groups=N``), the model class, the dataset's role and length, and
+layer index (the full backbone: ``groups=N``; a frozen prefix: ``prefix=S/N``, see
+:mod:`tunesmith.engine.prefix_cache`), the model class, the dataset's role and length, and
 ``extra``: the caller's data fingerprint and preprocessing config. Entries live in an in-memory LRU
-bounded by bytes and, optionally, in a directory as safetensors files.
+bounded by bytes and, optionally, in a directory as safetensors files, written atomically (a
+private temporary file renamed into place) so processes sharing the directory never read half a
+file; a file that does not load or whose row counts disagree is ignored (a miss).
 """
 
 from __future__ import annotations
@@ -30,6 +33,41 @@ Entry = dict[str, "torch.Tensor"]
 
 def _nbytes(entry: Entry) -> int:
     return sum(t.numel() * t.element_size() for t in entry.values())
+
+
+def consistent(entry: Entry) -> bool:
+    """Whether ``entry`` is a whole cache entry: labels, and every row count agreeing with them.
+
+    ``seq.*`` tensors hold variable-length rows packed end to end (``lengths`` says how long each
+    example's is); every other tensor has one row per example.
+    """
+    labels = entry.get("labels")
+    if labels is None:
+        return False
+    n = int(labels.shape[0]) if labels.dim() else -1
+    lengths = entry.get("lengths")
+    total = int(lengths.sum()) if lengths is not None else None
+    for name, tensor in entry.items():
+        rows = int(tensor.shape[0]) if tensor.dim() else -1
+        want = total if name.startswith("seq.") else n
+        if want is None or rows != want:
+            return False
+    return True
+
+
+def _read(path: Path) -> Entry | None:
+    """The entry saved at ``path``; None (a miss) when it is unreadable or incomplete."""
+    from safetensors.torch import load_file
+
+    try:
+        entry = load_file(str(path))
+    except Exception as exc:  # a truncated or foreign file is a miss, never an error
+        log.warning("feature cache: ignoring unreadable %s (%s)", path, exc)
+        return None
+    if not consistent(entry):
+        log.warning("feature cache: ignoring inconsistent %s", path)
+        return None
+    return entry
 
 
 class FeatureCache:
@@ -56,10 +94,8 @@ class FeatureCache:
             self.hits += 1
             return self._entries[key]
         path = self._path(key)
-        if path is not None and path.is_file():
-            from safetensors.torch import load_file
-
-            entry = load_file(str(path))
+        entry = _read(path) if path is not None and path.is_file() else None
+        if entry is not None:
             self._remember(key, entry)
             self.hits += 1
             return entry
@@ -70,12 +106,14 @@ class FeatureCache:
         """Store ``entry`` in memory (evicting the least recently used) and on disk if set."""
         path = self._path(key)
         if path is not None:
-            from safetensors.torch import save_file
+            from safetensors.torch import save
+
+            from tunesmith.utils.atomic import atomic_write_bytes
 
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            save_file({k: v.contiguous() for k, v in entry.items()}, str(tmp))
-            tmp.replace(path)
+            # a private temporary file renamed into place: two processes writing the same key
+            # both leave a complete file, and a reader never sees a half-written one
+            atomic_write_bytes(path, save({k: v.contiguous() for k, v in entry.items()}))
         self._remember(key, entry)
 
     def _remember(self, key: str, entry: Entry) -> None:
@@ -94,14 +132,21 @@ class FeatureCache:
             self.bytes -= _nbytes(old)
 
 
-def weights_hash(model: Any) -> str:
-    """Hash of every tensor of ``model``'s state outside the head (names, shapes, dtypes, bytes)."""
+def weights_hash(model: Any, stop: int | None = None) -> str:
+    """Hash of ``model``'s state outside the head (names, shapes, dtypes, bytes).
+
+    With ``stop``, only what can feed the first ``stop`` layer groups: the groups from ``stop`` on
+    are left out too (tensors outside every group stay in).
+    """
     import torch
 
-    head = {id(t) for t in model.head.state_dict(keep_vars=True).values()}
+    skip = [model.head]
+    if stop is not None:
+        skip.extend(model.layer_groups()[stop:])
+    left_out = {id(t) for m in skip for t in m.state_dict(keep_vars=True).values()}
     h = hashlib.blake2b(digest_size=16)
     for name, tensor in sorted(model.state_dict(keep_vars=True).items()):
-        if id(tensor) in head:
+        if id(tensor) in left_out:
             continue
         t = tensor.detach().cpu().contiguous().reshape(-1)
         h.update(f"{name}|{tuple(tensor.shape)}|{t.dtype}".encode())
@@ -109,12 +154,23 @@ def weights_hash(model: Any) -> str:
     return h.hexdigest()
 
 
-def cache_key(model: Any, role: str, length: int, extra: str, weights: str | None = None) -> str:
-    """The cache key for one dataset (``role`` e.g. ``train``/``val``) of ``length`` examples."""
+def cache_key(
+    model: Any,
+    role: str,
+    length: int,
+    extra: str,
+    weights: str | None = None,
+    stop: int | None = None,
+) -> str:
+    """The cache key for one dataset (``role`` e.g. ``train``/``val``) of ``length`` examples.
+
+    ``stop`` None: the whole backbone's features; else the state after groups ``[0, stop)``.
+    """
+    n = len(model.layer_groups())
     parts = [
         type(model).__qualname__,
-        f"groups={len(model.layer_groups())}",
-        weights or weights_hash(model),
+        f"groups={n}" if stop is None else f"prefix={stop}/{n}",
+        weights or weights_hash(model, stop),
         role,
         str(length),
         extra,

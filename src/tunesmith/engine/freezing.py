@@ -71,6 +71,21 @@ def backbone_frozen_throughout(cfg: FreezingConfig, n_groups: int, epochs: int) 
     return all(not trainable_groups(cfg, n_groups, e) for e in range(epochs))
 
 
+def frozen_prefix(cfg: FreezingConfig, n_groups: int, epochs: int) -> int:
+    """How many input-side groups stay frozen in every epoch: groups ``[0, stop)``.
+
+    ``n_groups`` when no group ever trains (the whole backbone is frozen), 0 when the first group
+    trains at some point. Those groups are in eval mode for the whole run, so what they compute
+    for an example never changes (the condition for caching their outputs).
+    """
+    stop = n_groups
+    for epoch in range(epochs):
+        plan = trainable_groups(cfg, n_groups, epoch)
+        if plan:
+            stop = min(stop, min(plan))
+    return stop
+
+
 def _is_batchnorm(module: Any) -> bool:
     from torch import nn
 

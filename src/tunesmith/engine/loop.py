@@ -5,9 +5,11 @@ epochs of (accumulated) optimizer steps with an evaluation every epoch or every
 ``eval_every_steps`` steps; each evaluation goes to the callbacks, which may stop the run. The best
 evaluation's weights are kept on the CPU and restored at the end.
 
-When the backbone stays frozen for the whole run and a :class:`FeatureCache` is given, the
+When a :class:`FeatureCache` is given and the backbone stays frozen for the whole run, the
 backbone's features are computed once per dataset and the head trains on them (see
-:mod:`tunesmith.engine.feature_cache`); pass a cache only when the data has no random augmentation.
+:mod:`tunesmith.engine.feature_cache`); when only a prefix of layer groups stays frozen and the
+model can run it separately, that prefix's output is cached and only the suffix and head run (see
+:mod:`tunesmith.engine.prefix_cache`). Pass a cache only when the data has no random augmentation.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from tunesmith.config.train import TrainConfig
 from tunesmith.engine.callbacks import Callback, Decision, EarlyStopping, TrainState
 from tunesmith.engine.device import autocast_dtype, resolve_device
 from tunesmith.engine.feature_cache import FeatureCache, cached_loaders
-from tunesmith.engine.freezing import Freezer, backbone_frozen_throughout
+from tunesmith.engine.freezing import Freezer, frozen_prefix
 from tunesmith.engine.losses import build_loss
 from tunesmith.engine.metrics import compute_metrics, get_metric, is_better
 from tunesmith.engine.optim import build_optimizer
+from tunesmith.engine.prefix_cache import prefix_loaders, supports_prefix
 from tunesmith.engine.regularizers import Regularizer
 from tunesmith.engine.schedules import lambda_lr
 from tunesmith.engine.seeding import make_generator, seed_everything
@@ -41,7 +44,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FitResult:
-    """``best_score`` is NaN when no evaluation finished (e.g. the loss diverged at once)."""
+    """``best_score`` is NaN when no evaluation finished (e.g. the loss diverged at once).
+
+    ``cache_stop``: how much the feature cache served, as a layer-group index: ``n`` (every group)
+    when the whole backbone's features were cached, ``s`` when groups ``[0, s)`` were, None when
+    nothing was cached.
+    """
 
     best_epoch: int | None
     best_score: float
@@ -51,6 +59,7 @@ class FitResult:
     stopped_early: bool
     reason: str
     used_feature_cache: bool = False
+    cache_stop: int | None = None
 
 
 def _to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
@@ -207,17 +216,24 @@ def fit(
     train_loader = _loader(train_set, cfg.batch_size, collate_fn, make_generator(seed))
     val_loader = _loader(val_set, cfg.batch_size, collate_fn)
     forward = _forward_full(model)
-    use_cache = feature_cache is not None and backbone_frozen_throughout(
-        cfg.freezing, len(freezer.groups), cfg.epochs
-    )
-    if use_cache:
-        assert feature_cache is not None
-        train_loader, val_loader = cached_loaders(
-            feature_cache, model, (train_set, val_set), cfg.batch_size, collate_fn,
-            make_generator(seed), dev, dtype, f"{cache_key_extra}|{cfg.precision}",
-        )  # fmt: skip
+    n_groups = len(freezer.groups)
+    stop = frozen_prefix(cfg.freezing, n_groups, cfg.epochs)
+    cache_stop: int | None = None
+    cache_args = (
+        (train_set, val_set), cfg.batch_size, collate_fn, make_generator(seed), dev, dtype,
+        f"{cache_key_extra}|{cfg.precision}",
+    )  # fmt: skip
+    if feature_cache is not None and stop == n_groups:  # the whole backbone is frozen
+        train_loader, val_loader = cached_loaders(feature_cache, model, *cache_args)
         forward = lambda batch: model.forward_head(batch["features"])  # noqa: E731
-        freezer.train_mode()
+        cache_stop = n_groups
+    elif feature_cache is not None and stop > 0 and supports_prefix(model, stop):
+        prefix = prefix_loaders(feature_cache, model, stop, *cache_args)
+        if prefix is not None:
+            train_loader, val_loader, forward = prefix
+            cache_stop = stop
+    if feature_cache is not None:
+        freezer.train_mode()  # computing the cache put the whole model in eval mode
 
     if cfg.loss.class_weights == "balanced" and class_counts is None:
         class_counts = _count_classes(_loader(train_set, 256, collate_fn), num_outputs)
@@ -329,5 +345,6 @@ def fit(
         state_dict=best_state,
         stopped_early=decision.stop,
         reason=decision.reason or "completed",
-        used_feature_cache=use_cache,
+        used_feature_cache=cache_stop is not None,
+        cache_stop=cache_stop,
     )

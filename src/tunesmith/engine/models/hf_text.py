@@ -6,6 +6,11 @@ package (works offline). Layer groups: the embeddings, then each encoder layer (
 when ``pooling: pooler``). Features pool the last hidden state as the checkpoint says
 (``pooling: auto`` reads sentence-transformers' ``1_Pooling/config.json``; CLS otherwise).
 Batches are tokenised per batch, padded to the longest text of the batch.
+
+For the prefix cache, ``forward_prefix`` cuts the backbone's own forward short after a group (a
+hook) and ``forward_suffix`` runs the remaining encoder layers with the mask
+``transformers.masking_utils.create_bidirectional_mask`` builds (as ``BertModel`` does); the loop
+checks their composition against ``forward_features`` before caching anything.
 """
 
 from __future__ import annotations
@@ -94,6 +99,22 @@ def encoder_groups(backbone: nn.Module) -> list[nn.Module]:
     return groups
 
 
+def _inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    return {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+
+
+class _PrefixDone(Exception):
+    """Raised by a forward hook to end the backbone's forward after a layer group."""
+
+    def __init__(self, output: torch.Tensor) -> None:
+        super().__init__("prefix done")
+        self.output = output
+
+
+def _stop_here(module: nn.Module, args: Any, output: Any) -> None:
+    raise _PrefixDone(output[0] if isinstance(output, tuple) else output)
+
+
 class HFTextModel(nn.Module):
     """A transformers encoder, a pooling rule and a new head (a :class:`FineTunable`)."""
 
@@ -115,20 +136,56 @@ class HFTextModel(nn.Module):
         return list(self._groups)
 
     def forward_features(self, batch: dict[str, Any]) -> torch.Tensor:
-        inputs = {
-            k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch
-        }
-        out = self.backbone(**inputs)
+        out = self.backbone(**_inputs(batch))
         if self.pooling == "pooler":
             return out.pooler_output
-        hidden = out.last_hidden_state
+        return self._pool(out.last_hidden_state, batch.get("attention_mask"))
+
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         if self.pooling == "cls":
             return hidden[:, 0]
-        mask = batch.get("attention_mask")
         if mask is None:
             return hidden.mean(dim=1)
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
+
+    def prefix_cacheable(self, stop: int) -> bool:
+        """Encoders only (no causal or cross attention); the pooler never ends a prefix."""
+        config = getattr(self.backbone, "config", None)
+        decoder = bool(getattr(config, "is_decoder", False))
+        return 1 <= stop < len(self._groups) and not decoder and config is not None
+
+    def forward_prefix(self, batch: dict[str, Any], stop: int) -> dict[str, torch.Tensor]:
+        """Hidden states after group ``stop - 1`` (the backbone's own forward, cut short there)."""
+        handle = self._groups[stop - 1].register_forward_hook(_stop_here)
+        try:
+            self.backbone(**_inputs(batch))
+        except _PrefixDone as done:
+            hidden = done.output
+        else:  # pragma: no cover - the group is always run
+            raise RuntimeError(f"layer group {stop - 1} did not run")
+        finally:
+            handle.remove()
+        mask = batch.get("attention_mask")
+        if mask is None:
+            mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
+        return {"hidden": hidden, "attention_mask": mask}
+
+    def forward_suffix(self, state: dict[str, torch.Tensor], start: int) -> torch.Tensor:
+        """Encoder layers ``start..`` on cached hidden states, then the pooling."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        hidden, mask = state["hidden"], state["attention_mask"]
+        layer_mask = create_bidirectional_mask(
+            config=self.backbone.config, inputs_embeds=hidden, attention_mask=mask
+        )
+        pooler = getattr(self.backbone, "pooler", None)
+        for group in self._groups[start:]:
+            if self.pooling == "pooler" and group is pooler:
+                return group(hidden)  # type: ignore[no-any-return]
+            out = group(hidden, layer_mask)
+            hidden = out[0] if isinstance(out, tuple) else out
+        return self._pool(hidden, mask)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
