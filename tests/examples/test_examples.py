@@ -35,7 +35,7 @@ def test_python_objective_example_in_workers(workdir, capsys):
 
 
 @pytest.mark.parametrize(
-    ("config", "name"), [("sklearn_svc.yaml", "svc-breast-cancer"), ("demo.yaml", "demo")]
+    ("config", "name"), [("sklearn_svc.yaml", "svc-breast-cancer"), ("sklearn_rf.yaml", "rf-wine")]
 )
 def test_sklearn_examples(workdir, config, name):
     args = [
