@@ -191,14 +191,16 @@ def prefix_loaders(
 
     weights = weights_hash(model, stop)
     loaders: list[Any] = []
+    checked = False  # one batch is checked per fit, on the first entry computed
     for role, dataset in zip(("train", "val"), datasets, strict=True):
         key = cache_key(model, role, len(dataset), extra, weights, stop=stop)
         entry = cache.get(key)
         if entry is None:
             try:
                 entry = compute_prefix(
-                    model, dataset, stop, batch_size, collate_fn, device, dtype, check=True
+                    model, dataset, stop, batch_size, collate_fn, device, dtype, not checked
                 )
+                checked = True
             except NotCacheable as exc:
                 log.warning("prefix cache: %s; training without it", exc)
                 return None

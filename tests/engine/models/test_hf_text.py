@@ -73,3 +73,20 @@ def test_names():
         resolve_name("packaged:nope")
     with pytest.raises(ConfigError, match="model.name"):
         build_model(ModelConfig(name="/definitely/not/here"), num_outputs=2)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "pooler"])
+def test_prefix_then_suffix_equals_the_full_forward(tiny_bert_dir, pooling):
+    built = build_model(ModelConfig(name=str(tiny_bert_dir), pooling=pooling), num_outputs=2)
+    m = built.model.eval()
+    batch = _batch(built, ["short", "a somewhat longer sentence here", "mid length one"])
+    n = len(m.layer_groups())
+    assert not m.prefix_cacheable(0) and not m.prefix_cacheable(n)
+    with torch.no_grad():
+        full = m.forward_features(batch)
+        for stop in range(1, n):
+            assert m.prefix_cacheable(stop)
+            state = m.forward_prefix(batch, stop)
+            assert state["hidden"].shape == (*batch["input_ids"].shape, 16)
+            assert torch.equal(state["attention_mask"], batch["attention_mask"])
+            assert torch.allclose(m.forward_suffix(state, stop), full, atol=1e-5), stop
