@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 
 BENCHMARKS: list[tuple[str, str]] = [
     ("synthetic", "synthetic"),  # Branin + Hartmann-6 across samplers
+    ("prefix_cache", "prefix_cache"),  # MiniLM last_k with and without the prefix cache
     ("finetune_demo", "finetune_demo"),  # make demo vs the BERT recipe alone (minutes)
 ]
 """(name, module in benchmarks/) pairs, run in this order."""

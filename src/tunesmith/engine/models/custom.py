@@ -6,7 +6,9 @@ e.g. ``fc`` or ``classifier.1``), ``model.groups`` the attributes of its layer g
 output. The head attribute is swapped for an identity so the module's own ``forward`` returns the
 features, and a new head (sized from the old head's last ``nn.Linear``) takes its place unless
 ``replace_head: false``. The module is called with the batch's ``pixel_values`` or ``inputs``
-tensor, or with ``input_ids``/``attention_mask`` keywords for text.
+tensor, or with ``input_ids``/``attention_mask`` keywords for text. When the module is an
+``nn.Sequential`` whose groups are its own children (in order), a frozen prefix of them can be
+cached (``forward_prefix``/``forward_suffix``).
 """
 
 from __future__ import annotations
@@ -98,6 +100,45 @@ class WrappedModule(nn.Module):
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         return self.forward_head(self.forward_features(batch))
+
+    def _boundary(self, stop: int) -> int | None:
+        """Index of the ``nn.Sequential`` child that ends group ``stop - 1``; None if unknown."""
+        if not isinstance(self.module, nn.Sequential) or not 1 <= stop < len(self._groups):
+            return None
+        children = list(self.module.children())
+        position = {id(c): i for i, c in enumerate(children)}
+        where = [position.get(id(g)) for g in self._groups]
+        if any(i is None for i in where) or where != sorted(where):  # type: ignore[type-var]
+            return None
+        end = where[stop - 1]
+        assert end is not None
+        grouped = {id(g) for g in self._groups}
+        for child in children[:end]:  # ungrouped children run in train mode when uncached
+            if id(child) not in grouped and any(_stochastic(m) for m in child.modules()):
+                return None
+        return end
+
+    def prefix_cacheable(self, stop: int) -> bool:
+        """Only an ``nn.Sequential`` whose groups are its own children, in order."""
+        return self._boundary(stop) is not None
+
+    def forward_prefix(self, batch: dict[str, Any], stop: int) -> dict[str, torch.Tensor]:
+        end = self._boundary(stop)
+        assert end is not None
+        x = next(batch[k] for k in ("pixel_values", "inputs") if k in batch)
+        seq: nn.Sequential = self.module  # type: ignore[assignment]  # checked by _boundary
+        return {"x": seq[: end + 1](x)}
+
+    def forward_suffix(self, state: dict[str, torch.Tensor], start: int) -> torch.Tensor:
+        end = self._boundary(start)
+        assert end is not None
+        seq: nn.Sequential = self.module  # type: ignore[assignment]  # checked by _boundary
+        out = seq[end + 1 :](state["x"])
+        return out.flatten(1) if out.dim() > 2 else out
+
+
+def _stochastic(module: nn.Module) -> bool:
+    return isinstance(module, (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm))
 
 
 def wrap(
