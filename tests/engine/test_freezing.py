@@ -12,6 +12,7 @@ from tunesmith.engine.callbacks import BaseCallback
 from tunesmith.engine.freezing import (
     Freezer,
     backbone_frozen_throughout,
+    frozen_prefix,
     lr_stage_factor,
     trainable_groups,
 )
@@ -39,6 +40,20 @@ def test_stage_lr_factor_and_cache_condition():
         FreezingConfig(strategy="progressive", unfreeze_every=3), 3, 3
     )
     assert not backbone_frozen_throughout(FreezingConfig(strategy="progressive"), 3, 2)
+
+
+def test_frozen_prefix_is_what_no_epoch_trains():
+    assert frozen_prefix(FreezingConfig(strategy="last_k", k=1), 7, 3) == 6
+    assert frozen_prefix(FreezingConfig(strategy="last_k", k=9), 7, 3) == 0
+    assert frozen_prefix(FreezingConfig(strategy="full"), 7, 3) == 0
+    assert frozen_prefix(FreezingConfig(strategy="head"), 7, 3) == 7
+    prog = FreezingConfig(strategy="progressive", unfreeze_every=2)
+    assert [frozen_prefix(prog, 3, e) for e in (1, 3, 5, 7)] == [3, 2, 1, 0]
+    for name in STRATEGY_NAMES:  # the prefix never holds a group that trains in any epoch
+        cfg = FreezingConfig(strategy=name, k=2)
+        stop = frozen_prefix(cfg, 5, 6)
+        assert all(min(trainable_groups(cfg, 5, e), default=5) >= stop for e in range(6))
+        assert (stop == 5) == backbone_frozen_throughout(cfg, 5, 6)
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)

