@@ -124,11 +124,6 @@ def test_recheck_overturns_a_lucky_seed(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/job.py run_job builds the model before fit seeds, so the final retrain starts "
-    "from weights left by the previous run in the process (here the re-check's last seed)",
-)
 def test_final_model_is_the_one_the_search_scored(tiny_workdir: Path) -> None:
     """The final phase retrains the winner with the search's seed: on CPU that is the same model,
     so its validation metrics equal the winning search trial's."""

@@ -224,11 +224,6 @@ def test_trial_config_reruns_the_trial(tiny_workdir: Path, capsys: pytest.Captur
         assert max(r["accuracy"] for r in again) == pytest.approx(trial.value, abs=1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/job.py run_job calls build_model before fit seeds: the new weights come from "
-    "the process's global torch RNG, not from the job's seed",
-)
 def test_trial_rerun_ignores_the_global_rng(tiny_workdir: Path) -> None:
     """A trial config re-runs to the same scores whatever ran before it in the process."""
     import torch

@@ -89,6 +89,7 @@ def run_job(
     from tunesmith.engine.loop import evaluate, fit
     from tunesmith.engine.metrics import is_better
     from tunesmith.engine.models.registry import build_model
+    from tunesmith.engine.seeding import seed_everything
 
     data = build_data(
         cfg.data,
@@ -105,6 +106,8 @@ def run_job(
     best: tuple[Any, BuiltModel, Any] | None = None
     fold_metrics: list[dict[str, float]] = []
     for index, (train_set, val_set) in enumerate(folds):
+        # Seed before the new head is initialised, so a job's weights depend on its seed alone.
+        seed_everything(cfg.seed + index)
         built = build_model(cfg.model, num_outputs=data.num_outputs)
         _check_modality(data, built)
         cache = feature_cache if train_set.deterministic else None
