@@ -61,7 +61,8 @@ class FinetuneObjective:
     """Run one fine-tuning job for a trial and return its validation metrics.
 
     ``mode`` is ``search`` (per-evaluation reports to the pruner, no test split) or ``final``
-    (no pruning, test split evaluated once, model exported to ``export_dir``).
+    (no pruning, test split evaluated once, model exported to ``export_dir``). ``cache_dir`` keeps
+    what the frozen layers computed on disk, shared by every worker and phase of the study.
     """
 
     base: dict[str, Any]
@@ -69,6 +70,7 @@ class FinetuneObjective:
     trials_dir: str
     mode: str = "search"
     export_dir: str | None = None
+    cache_dir: str | None = None
     _cache: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +98,9 @@ class FinetuneObjective:
         if self._cache is None:
             from tunesmith.engine.feature_cache import FeatureCache
 
-            self._cache = FeatureCache()
+            # In memory for the trials of this worker; on disk (cache_dir) for the other workers
+            # and the re-check and final phases, which run in fresh processes.
+            self._cache = FeatureCache(directory=self.cache_dir)
         return self._cache
 
     def __call__(self, params: dict[str, Any], reporter: Any) -> dict[str, Any]:

@@ -79,8 +79,10 @@ def build_finetune_objective(config: Any) -> FinetuneObjective:
         job.data, image_size=job.model.image_size, preprocessing=model_preprocessing(job)
     )
     data.test()  # checks the test file's format and labels now, not after hours of search
-    trials_dir = run_dir_of(config) / "trials"
-    return FinetuneObjective(base, metric, str(trials_dir))
+    run_dir = run_dir_of(config)
+    return FinetuneObjective(
+        base, metric, str(run_dir / "trials"), cache_dir=str(run_dir / "cache" / "features")
+    )
 
 
 def _project(recipe: Mapping[str, Any], space: Any) -> dict[str, Any] | None:
