@@ -31,6 +31,15 @@ def status_line(progress: Any) -> str:
     )
 
 
+def running_line(steps: dict[int, int]) -> str:
+    """`` | running: #3 epoch 2, #4 epoch 0`` for the trials in flight (empty when none)."""
+    if not steps:
+        return ""
+    shown = ", ".join(f"#{t} epoch {s}" for t, s in sorted(steps.items())[:6])
+    more = f" (+{len(steps) - 6})" if len(steps) > 6 else ""
+    return f" | running: {shown}{more}"
+
+
 def event_line(event: Any) -> str | None:
     """One plain line for an event worth a line (trial finished, start, stop)."""
     p = event.progress
@@ -72,9 +81,18 @@ def progress_display(
     console = Console(file=stream)
     with Live(console=console, refresh_per_second=4, transient=False) as live:
 
+        steps: dict[int, int] = {}  # running trial -> last reported step (epoch)
+
         def fancy(event: Any) -> None:
             if event.kind == "trial_finished" and event.state == "FAIL":
                 live.console.print(f"[red]trial {event.trial} failed:[/red] {event.message}")
-            live.update(f"[bold]{event.progress.study_name}[/bold] " + status_line(event.progress))
+            if event.kind == "trial_started" and event.trial is not None:
+                steps[event.trial] = 0
+            elif event.kind == "trial_reported" and event.trial is not None:
+                steps[event.trial] = event.step or 0
+            elif event.kind == "trial_finished":
+                steps.pop(event.trial, None)
+            line = f"[bold]{event.progress.study_name}[/bold] " + status_line(event.progress)
+            live.update(line + running_line(steps))
 
         yield fancy

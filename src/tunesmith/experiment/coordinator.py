@@ -149,6 +149,7 @@ class Coordinator:
             return False
         live.trial.report(value, step)
         self._renew_leases()
+        self._emit("trial_reported", trial=key, step=step, values=(value,))
         return bool(live.trial.should_prune())
 
     def _finish(self, outcome: Outcome) -> None:

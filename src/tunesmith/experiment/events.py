@@ -42,7 +42,7 @@ class Progress:
         return min(left) if left else None
 
 
-EventKind = Literal["started", "trial_started", "trial_finished", "stopped"]
+EventKind = Literal["started", "trial_started", "trial_reported", "trial_finished", "stopped"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class StudyEvent:
     state: str | None = None
     values: tuple[float, ...] | None = None
     message: str | None = None
+    step: int | None = None
 
 
 OnEvent = Callable[[StudyEvent], None]
