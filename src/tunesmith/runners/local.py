@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
+import sys
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -54,10 +56,27 @@ class _PipeReporter(ReporterBase):
         return bool(msg[1])
 
 
-def worker_main(conn: Connection, objective: ObjectiveCall) -> None:
+def limit_threads(threads: int) -> None:
+    """Give this worker its share of the cores, unless the user set OMP_NUM_THREADS.
+
+    N workers each running torch's default (one thread per core) would ask for N× the cores and
+    slow each other down; the share is set before torch is imported where possible.
+    """
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("MKL_NUM_THREADS", str(threads))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def worker_main(conn: Connection, objective: ObjectiveCall, threads: int = 0) -> None:
     """The loop of one worker process (module-level so that spawn can import it)."""
     from tunesmith.runners.base import execute_trial
 
+    if threads > 0:
+        limit_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     while True:
         try:
@@ -114,6 +133,7 @@ class LocalRunner:
                 "use runner: inprocess (study.runner) for objectives that cannot be pickled"
             ) from None
         self.slots = workers
+        self._threads = max(1, (os.cpu_count() or 1) // workers)
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._queue: deque[TrialTask] = deque()
@@ -125,7 +145,10 @@ class LocalRunner:
     def _start_worker(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(
-            target=worker_main, args=(child, self._shipped), daemon=True, name="tunesmith-worker"
+            target=worker_main,
+            args=(child, self._shipped, self._threads),
+            daemon=True,
+            name="tunesmith-worker",
         )
         proc.start()
         child.close()
