@@ -103,7 +103,7 @@ def test_pruner_stops_bad_trials_early_and_good_ones_complete(tiny_workdir: Path
         assert len(lines) == EPOCHS
         # the value is the best evaluation's, with its epoch recorded beside it
         assert t.value == pytest.approx(max(r["accuracy"] for r in lines))
-        assert lines[int(t.user_attrs["best_epoch"])]["accuracy"] == pytest.approx(t.value)
+        assert lines[int(t.user_attrs["best_epoch"]) - 1]["accuracy"] == pytest.approx(t.value)
     worst_good = min(float(t.value or 0.0) for t in good)
     assert all(max(t.intermediate_values.values()) < worst_good for t in bad)
 
@@ -128,7 +128,7 @@ def test_trial_value_is_the_best_epoch_not_the_last(tiny_workdir: Path) -> None:
     assert scores[-1] < max(scores)  # the case really has a better earlier epoch
     assert trial.value == pytest.approx(max(scores))
     assert trial.value != pytest.approx(scores[-1])
-    assert lines[int(trial.user_attrs["best_epoch"])]["accuracy"] == pytest.approx(max(scores))
+    assert lines[int(trial.user_attrs["best_epoch"]) - 1]["accuracy"] == pytest.approx(max(scores))
     assert trial.user_attrs["val_accuracy"] == pytest.approx(max(scores))
 
 

@@ -123,7 +123,10 @@ class FinetuneObjective:
         )
         val = result.val_metrics
         score = val.get(self.metric, math.nan)
-        out: dict[str, Any] = {self.metric: score, "best_epoch": result.best_epoch}
+        # 1-based like the reported steps (the learning curves), so "epoch 2" means the same
+        # evaluation in the leaderboard, the report and the model card.
+        epoch = None if result.best_epoch is None else result.best_epoch + 1
+        out: dict[str, Any] = {self.metric: score, "best_epoch": epoch}
         out.update({f"val_{k}": v for k, v in val.items()})
         if final and result.test_metrics is not None:
             out.update({f"test_{k}": v for k, v in result.test_metrics.items()})
