@@ -46,6 +46,8 @@ def test_run_writes_json_and_markdown(tmp_path: Path, capsys) -> None:
     run = _load("run")
     code = run.main(
         [
+            "--only",
+            "synthetic",  # the fine-tuning benchmarks take many minutes: run by `make bench` only
             "--samplers",
             "random",
             "tpe",
