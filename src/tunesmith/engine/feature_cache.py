@@ -230,6 +230,22 @@ def _identity(batch: Any) -> Any:
     return batch
 
 
+def cached_loader(dataset: Any, role: str, batch_size: int, generator: Any) -> Any:
+    """A loader over already-batched cached rows; ``train`` shuffles with ``generator`` exactly
+    as the uncached loader would, so the same seed gives the same batches."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=role == "train",
+        generator=generator if role == "train" else torch.Generator(),
+        collate_fn=_identity,
+        num_workers=0,
+    )
+
+
 def cached_loaders(
     cache: FeatureCache,
     model: Any,
@@ -246,9 +262,6 @@ def cached_loaders(
     The train loader shuffles with ``generator`` exactly as the uncached loader would, so the
     same seed gives the same batches.
     """
-    import torch
-    from torch.utils.data import DataLoader
-
     weights = weights_hash(model)
     loaders: list[Any] = []
     for role, dataset in zip(("train", "val"), datasets, strict=True):
@@ -257,14 +270,5 @@ def cached_loaders(
         if entry is None:
             entry = compute_features(model, dataset, batch_size, collate_fn, device, dtype)
             cache.put(key, entry)
-        loaders.append(
-            DataLoader(
-                FeatureDataset(entry),  # type: ignore[arg-type]
-                batch_size=batch_size,
-                shuffle=role == "train",
-                generator=generator if role == "train" else torch.Generator(),
-                collate_fn=_identity,
-                num_workers=0,
-            )
-        )
+        loaders.append(cached_loader(FeatureDataset(entry), role, batch_size, generator))
     return loaders[0], loaders[1]

@@ -22,7 +22,13 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.engine.feature_cache import Entry, FeatureCache, cache_key, weights_hash
+from tunesmith.engine.feature_cache import (
+    Entry,
+    FeatureCache,
+    cache_key,
+    cached_loader,
+    weights_hash,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -186,9 +192,6 @@ def prefix_loaders(
     None when the model's prefix cannot be cached (then train as usual). The train loader
     shuffles with ``generator`` exactly as the uncached loader would.
     """
-    import torch
-    from torch.utils.data import DataLoader
-
     weights = weights_hash(model, stop)
     loaders: list[Any] = []
     checked = False  # one batch is checked per fit, on the first entry computed
@@ -207,22 +210,9 @@ def prefix_loaders(
             if entry is None:
                 return None
             cache.put(key, entry)
-        loaders.append(
-            DataLoader(
-                PrefixDataset(entry),  # type: ignore[arg-type]
-                batch_size=batch_size,
-                shuffle=role == "train",
-                generator=generator if role == "train" else torch.Generator(),
-                collate_fn=_identity,
-                num_workers=0,
-            )
-        )
+        loaders.append(cached_loader(PrefixDataset(entry), role, batch_size, generator))
 
     def forward(batch: dict[str, Any]) -> Any:
         return model.forward_head(model.forward_suffix(batch_state(batch), stop))
 
     return loaders[0], loaders[1], forward
-
-
-def _identity(batch: Any) -> Any:
-    return batch
