@@ -72,3 +72,40 @@ def test_own_run_is_never_stale():
     study = optuna.create_study()
     number = _running(study, 0.1, me.attrs(time.time()), 0)  # even with an expired lease
     assert stale_reason(study.trials[number], me, time.time()) is None
+
+
+def _storage_snapshots(study, monkeypatch):
+    """Record the stored state and owner of every trial after each storage write."""
+    seen = []
+    storage = study._storage
+    for name in ("set_trial_state_values", "set_trial_user_attr", "create_new_trial"):
+        real = getattr(storage, name)
+
+        def wrapped(*args, _real=real, **kwargs):
+            out = _real(*args, **kwargs)
+            seen.extend(
+                (t.state, OWNER in t.user_attrs)
+                for t in storage.get_all_trials(study._study_id, deepcopy=False)
+            )
+            return out
+
+        monkeypatch.setattr(storage, name, wrapped)
+    return seen
+
+
+def test_ask_owned_never_leaves_a_running_trial_without_owner(tmp_path, monkeypatch):
+    """A process killed at any storage write of ask_owned leaves no unowned RUNNING trial."""
+    from tunesmith.experiment.leases import ask_owned
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/s.db")
+    study.enqueue_trial({"x": 0.25})
+    seen = _storage_snapshots(study, monkeypatch)
+    me = Owner().attrs(time.time())
+    queued = ask_owned(study, me, time.time() + 60)  # pops the waiting trial
+    assert queued.suggest_float("x", 0, 1) == 0.25
+    fresh = ask_owned(study, me, time.time() + 60)  # creates a new one
+    assert fresh.number == queued.number + 1
+    assert seen and all(has_owner for state, has_owner in seen if state == TrialState.RUNNING)
+    for trial in study.get_trials(deepcopy=False):
+        assert trial.state == TrialState.RUNNING
+        assert trial.user_attrs[OWNER] == me and trial.user_attrs[LEASE] > time.time()

@@ -20,8 +20,8 @@ from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
 from tunesmith.experiment.leases import (
     FAIL_REASON,
     LEASE,
-    OWNER,
     Owner,
+    ask_owned,
     fail_and_requeue,
     reconcile,
 )
@@ -129,10 +129,8 @@ class Coordinator:
     def _start_trial(self) -> None:
         from optuna.trial import TrialState
 
-        trial = self.study.ask()
         now = time.time()
-        trial.set_user_attr(OWNER, self._owner.attrs(now))
-        trial.set_user_attr(LEASE, now + self._cfg.lease_seconds)
+        trial = ask_owned(self.study, self._owner.attrs(now), now + self._cfg.lease_seconds)
         try:
             params = self._space.suggest(trial)
         except BaseException:

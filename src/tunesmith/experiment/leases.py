@@ -52,6 +52,52 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
+    """``study.ask()`` whose trial is never RUNNING without an owner, even for an instant.
+
+    ``study.ask()`` creates (or pops) a RUNNING trial and only then could the owner be written:
+    a process killed in between would leave a RUNNING trial nobody can prove dead. Here a new
+    trial is created RUNNING with its owner and lease in one storage write; a queued (WAITING)
+    trial gets them written before it is moved to RUNNING, and again after (another coordinator
+    may have written its own in between and then lost the race for it).
+    """
+    import datetime
+
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import FrozenTrial, TrialState
+
+    storage = study._storage  # Optuna's public ask() has no way to attach attributes atomically
+    attrs = {OWNER: owner, LEASE: lease_until}
+    study._thread_local.cached_all_trials = None
+    waiting = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,))
+    for candidate in waiting:
+        try:
+            for key, value in attrs.items():
+                storage.set_trial_user_attr(candidate._trial_id, key, value)
+            if not storage.set_trial_state_values(candidate._trial_id, state=TrialState.RUNNING):
+                continue
+        except UpdateFinishedTrialError:  # another coordinator ran it meanwhile
+            continue
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(candidate._trial_id, key, value)
+        return optuna.Trial(study, candidate._trial_id)
+    template = FrozenTrial(
+        number=-1,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.datetime.now(),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=attrs,
+        system_attrs={},
+        intermediate_values={},
+        trial_id=-1,
+    )
+    return optuna.Trial(study, storage.create_new_trial(study._study_id, template_trial=template))
+
+
 def stale_reason(trial: Any, me: Owner, now: float) -> str | None:
     """Why a RUNNING frozen trial belongs to nobody alive, or None when it may be alive."""
     owner = trial.user_attrs.get(OWNER)

@@ -8,6 +8,7 @@ read-only helpers serve ``tunesmith trials`` / ``tunesmith best`` and reports.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SQLITE_TIMEOUT_S = 60.0
+SCHEMA_RACE_RETRIES = 5
 
 
 def driver_url(url: str) -> str:
@@ -56,15 +58,24 @@ def make_storage(url: str) -> Any:
         kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
     else:
         kwargs["pool_pre_ping"] = True
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except ImportError as exc:
-        raise ConfigError(
-            f"storage {redact(url)}: its database driver is not installed ({exc}); "
-            "for PostgreSQL: pip install 'tunesmith[postgres]'"
-        ) from None
-    except Exception as exc:  # SQLAlchemy's OperationalError and friends
-        raise TunesmithError(f"cannot open storage {redact(url)}: {exc}") from None
+    for attempt in range(SCHEMA_RACE_RETRIES + 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except ImportError as exc:
+            raise ConfigError(
+                f"storage {redact(url)}: its database driver is not installed ({exc}); "
+                "for PostgreSQL: pip install 'tunesmith[postgres]'"
+            ) from None
+        except Exception as exc:  # SQLAlchemy's OperationalError and friends
+            # Two processes opening a new database at once both create its tables; the loser
+            # sees "already exists" or a unique-constraint error. The tables are there now.
+            text = str(exc)
+            racing = "already exists" in text or "UNIQUE constraint failed" in text
+            if racing and attempt < SCHEMA_RACE_RETRIES:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise TunesmithError(f"cannot open storage {redact(url)}: {exc}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _directions_names(directions: Sequence[Any]) -> list[str]:
