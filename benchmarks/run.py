@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: list[tuple[str, str]] = [
     ("synthetic", "synthetic"),  # Branin + Hartmann-6 across samplers
     ("prefix_cache", "prefix_cache"),  # MiniLM last_k with and without the prefix cache
+    ("group_by_length", "group_by_length"),  # MiniLM with random vs length-grouped batches
     ("finetune_demo", "finetune_demo"),  # make demo vs the BERT recipe alone (minutes)
 ]
 """(name, module in benchmarks/) pairs, run in this order."""

@@ -245,10 +245,14 @@ def _texts(n, seed):
     return out
 
 
-@pytest.mark.parametrize(("pooling", "k"), [("mean", 1), ("mean", 2), ("cls", 1), ("pooler", 1)])
-def test_tiny_bert_last_k_same_results_with_prefix_cache(pooling, k):
+@pytest.mark.parametrize(
+    ("pooling", "k", "grouped"),
+    [("mean", 1, False), ("mean", 2, False), ("cls", 1, False), ("pooler", 1, False),
+     ("mean", 2, True)],
+)  # fmt: skip
+def test_tiny_bert_last_k_same_results_with_prefix_cache(pooling, k, grouped):
     train, val = _texts(24, 1), _texts(12, 2)
-    config = TrainConfig(epochs=2, batch_size=8, optimizer={"lr": 0.01},
+    config = TrainConfig(epochs=2, batch_size=8, optimizer={"lr": 0.01}, group_by_length=grouped,
                          freezing={"strategy": "last_k", "k": k})  # fmt: skip
     runs = []
     for cache in (None, FeatureCache()):

@@ -230,12 +230,24 @@ def _identity(batch: Any) -> Any:
     return batch
 
 
-def cached_loader(dataset: Any, role: str, batch_size: int, generator: Any) -> Any:
+def cached_loader(
+    dataset: Any,
+    role: str,
+    batch_size: int,
+    generator: Any,
+    lengths: Sequence[int] | None = None,
+) -> Any:
     """A loader over already-batched cached rows; ``train`` shuffles with ``generator`` exactly
-    as the uncached loader would, so the same seed gives the same batches."""
+    as the uncached loader would, so the same seed gives the same batches. ``lengths`` (train
+    only) groups examples of similar length (:mod:`tunesmith.engine.sampling`)."""
     import torch
     from torch.utils.data import DataLoader
 
+    if role == "train" and lengths is not None:
+        from tunesmith.engine.sampling import LengthGroupedBatchSampler
+
+        sampler = LengthGroupedBatchSampler(lengths, batch_size, generator)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=_identity, num_workers=0)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -256,6 +268,7 @@ def cached_loaders(
     device: Any,
     dtype: Any,
     extra: str,
+    lengths: Sequence[int] | None = None,
 ) -> tuple[Any, Any]:
     """Train and validation loaders over cached features (computed on a miss).
 
@@ -270,5 +283,5 @@ def cached_loaders(
         if entry is None:
             entry = compute_features(model, dataset, batch_size, collate_fn, device, dtype)
             cache.put(key, entry)
-        loaders.append(cached_loader(FeatureDataset(entry), role, batch_size, generator))
+        loaders.append(cached_loader(FeatureDataset(entry), role, batch_size, generator, lengths))
     return loaders[0], loaders[1]

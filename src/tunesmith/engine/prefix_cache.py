@@ -186,6 +186,7 @@ def prefix_loaders(
     device: Any,
     dtype: Any,
     extra: str,
+    lengths: Sequence[int] | None = None,
 ) -> tuple[Any, Any, Callable[[dict[str, Any]], Any]] | None:
     """Train/validation loaders over cached prefix states and the forward that consumes them.
 
@@ -210,7 +211,7 @@ def prefix_loaders(
             if entry is None:
                 return None
             cache.put(key, entry)
-        loaders.append(cached_loader(PrefixDataset(entry), role, batch_size, generator))
+        loaders.append(cached_loader(PrefixDataset(entry), role, batch_size, generator, lengths))
 
     def forward(batch: dict[str, Any]) -> Any:
         return model.forward_head(model.forward_suffix(batch_state(batch), stop))

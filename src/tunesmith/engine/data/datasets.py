@@ -24,9 +24,7 @@ class _Base(Dataset):  # type: ignore[type-arg]
 
     input_key = "inputs"
 
-    def __init__(
-        self, inputs: Any, targets: np.ndarray, preprocessing: dict[str, Any]
-    ) -> None:
+    def __init__(self, inputs: Any, targets: np.ndarray, preprocessing: dict[str, Any]) -> None:
         if len(inputs) != len(targets):
             raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
         self.inputs = inputs
@@ -143,6 +141,14 @@ class TextCollator:
     def __init__(self, tokenizer: Any, max_length: int) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+
+    def lengths(self, dataset: Any) -> list[int] | None:
+        """Token count of each text of ``dataset`` after truncation (for length grouping)."""
+        if getattr(dataset, "input_key", "text") != "text":
+            return None
+        texts = [str(dataset[i]["text"]) for i in range(len(dataset))]
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+        return [len(ids) for ids in enc["input_ids"]]
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         texts = [it["text"] for it in items]

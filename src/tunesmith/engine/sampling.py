@@ -1,0 +1,67 @@
+"""Length-grouped training batches: less padding for text, the same examples every epoch.
+
+Texts are padded to the longest one in their batch, so a batch of random snippets costs as much
+as its longest member. With ``train.group_by_length`` the training loader draws a random
+permutation each epoch (from the run's generator), cuts it into blocks of ``MEGA_BATCHES``
+batches, sorts each block by length, cuts the sorted blocks into batches and shuffles the order of
+the batches. Every example is seen once per epoch; a batch holds examples of similar length.
+
+The cached loaders (features, frozen prefix) use the same lengths and the same generator, so a
+cached run sees the very batches an uncached one would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+MEGA_BATCHES = 50
+
+
+def example_lengths(dataset: Any, collate_fn: Any) -> list[int] | None:
+    """Each example's length as its collate function will see it; None when unknown.
+
+    A collate function with ``lengths(dataset)`` (the text collator: token counts after
+    truncation) answers first; then a dataset with ``lengths()``.
+    """
+    for source, args in ((collate_fn, (dataset,)), (dataset, ())):
+        fn = getattr(source, "lengths", None)
+        if callable(fn):
+            out = fn(*args)
+            if out is not None:
+                return [int(n) for n in out]
+    return None
+
+
+class LengthGroupedBatchSampler:
+    """Batches of indices of similar length, in random order; new batches every epoch."""
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        generator: Any,
+        mega_batches: int = MEGA_BATCHES,
+    ) -> None:
+        if batch_size < 1 or mega_batches < 1:
+            raise ValueError("batch_size and mega_batches must be >= 1")
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.generator = generator
+        self.block = batch_size * mega_batches
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        import torch
+
+        n, bs = len(self.lengths), self.batch_size
+        perm = torch.randperm(n, generator=self.generator).tolist()
+        batches: list[list[int]] = []
+        for start in range(0, n, self.block):
+            block = sorted(perm[start : start + self.block], key=lambda i: -self.lengths[i])
+            batches.extend(block[i : i + bs] for i in range(0, len(block), bs))
+        for b in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[b]
