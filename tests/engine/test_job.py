@@ -172,3 +172,52 @@ def test_text_job_with_tiny_bert_and_export(tmp_path, tiny_bert_dir):
         direct = torch.softmax(r.model.eval()(batch), dim=1).numpy()
     assert np.allclose(direct, probs, atol=1e-5)
     assert (tmp_path / "model" / "backbone" / "tokenizer_config.json").is_file()
+
+
+def test_saved_weights_reload_without_training(tmp_path, monkeypatch):
+    """A job that saved its weights can be evaluated and exported again without any training."""
+    import tunesmith.engine.loop as loop
+
+    p = _blobs(tmp_path / "d.npz")
+    cfg = _cfg({"train": str(p)}, freezing={"strategy": "last_k", "k": 1})
+    first = run_job(cfg, save_weights=tmp_path / "w.safetensors")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("fit() must not run when init_weights is given")
+
+    monkeypatch.setattr(loop, "fit", no_training)
+    torch.manual_seed(123)  # a different random head: the saved one must replace it
+    again = run_job(cfg, init_weights=tmp_path / "w.safetensors", out_dir=tmp_path / "model")
+    assert again.reason == "loaded" and again.history == []
+    assert again.best_epoch == first.best_epoch
+    assert again.val_metrics == pytest.approx(first.val_metrics)
+    assert again.test_metrics == pytest.approx(first.test_metrics)
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_train_on_validation_uses_both_splits_and_keeps_the_last_epoch(tmp_path, monkeypatch):
+    import tunesmith.engine.loop as loop
+
+    tr = _blobs(tmp_path / "train.npz", n=100, seed=1)
+    va = _blobs(tmp_path / "validation.npz", n=40, seed=2)
+    cfg = _cfg({"train": str(tr), "validation": str(va)}, epochs=2)
+    seen = {}
+    real_fit = loop.fit
+
+    def spy(model, train_set, val_set, train_cfg, **kwargs):
+        seen.update(n_train=len(train_set), n_val=len(val_set), keep_last=kwargs["keep_last"])
+        return real_fit(model, train_set, val_set, train_cfg, **kwargs)
+
+    monkeypatch.setattr(loop, "fit", spy)
+    run_job(cfg)
+    assert seen["n_val"] == 40 and seen["keep_last"] is False
+    n_train = seen["n_train"]  # the training file less the carved-out test split
+    r = run_job(cfg, train_on_validation=True)
+    assert seen == {"n_train": n_train + 40, "n_val": 40, "keep_last": True}
+    assert r.best_epoch == 1  # the last of two epochs, whatever its score
+
+
+def test_train_on_validation_refuses_kfold(tmp_path):
+    p = _blobs(tmp_path / "d.npz")
+    with pytest.raises(ConfigError, match="data.kfold is 3"):
+        run_job(_cfg({"train": str(p), "kfold": 3}), train_on_validation=True)

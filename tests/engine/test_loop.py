@@ -65,6 +65,20 @@ def test_fit_learns_and_restores_best_weights(tmp_path):
     assert lines[-1]["step"] == 6 * 4
 
 
+def test_keep_last_keeps_the_last_epoch_even_when_an_earlier_one_scored_better():
+    flipped = [{"x": r["x"], "labels": 1 - r["labels"]} for r in data(32, seed=2)]
+    cfg = TrainConfig(epochs=5, batch_size=16, optimizer={"lr": 0.05})
+    best = run(tiny(), cfg, val=flipped)
+    scores = [h["accuracy"] for h in best.history]
+    assert scores.index(max(scores)) != len(scores) - 1  # learning makes flipped labels worse
+    model = tiny()
+    last = run(model, cfg, val=flipped, keep_last=True)
+    assert last.best_epoch == 4 and last.best_metrics["accuracy"] == scores[-1]
+    task = "classification"
+    again = evaluate(model, flipped, collate_fn=default_collate, task=task, batch_size=8)
+    assert again["accuracy"] == pytest.approx(scores[-1])
+
+
 def test_same_seed_same_history_other_seed_differs():
     cfg = TrainConfig(epochs=2, batch_size=16, optimizer={"lr": 0.01})
     a = run(tiny(dropout=0.3), cfg, seed=3)

@@ -196,6 +196,152 @@ def test_test_split_is_read_only_by_the_final_phase(
     assert all(not any(k.startswith("test_") for k in a) for a in search_attrs)
 
 
+def test_final_phase_evaluates_the_winners_saved_weights(
+    tiny_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Completed trials keep their trained weights; the final phase loads the winner's instead
+    of training it again, and scores what a retraining would (the runs are deterministic)."""
+    import tunesmith.engine.loop as loop
+    from tunesmith.experiment.finetune import FinetuneObjective
+
+    fits: list[int] = []
+    real_fit = loop.fit
+
+    def counting_fit(*args: Any, **kwargs: Any) -> Any:
+        fits.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "fit", counting_fit)
+    paths = write_npz(tiny_workdir)
+    study = run_finetune(load(experiment("reuse", paths, study={"n_trials": 3})))
+    final = study.user_attrs["final"]
+    assert final["reused_search_weights"] is True
+    assert len(fits) == 3 + 2  # three search trials, two re-check runs, no final training
+    winner = study.trials[final["best_trial"]]
+    assert final["validation"]["accuracy"] == pytest.approx(winner.user_attrs["val_accuracy"])
+    for trial in study.trials:
+        folder = tiny_workdir / "runs/reuse/trials" / f"{trial.number:05d}"
+        assert (folder / "weights.safetensors").is_file()
+
+    # The same study without the saved weights trains the winner again: same scores.
+    monkeypatch.setattr(FinetuneObjective, "_reusable", lambda self, job: None)
+    fits.clear()
+    again = run_finetune(load(experiment("retrain", paths, study={"n_trials": 3})))
+    redo = again.user_attrs["final"]
+    assert redo["reused_search_weights"] is False and len(fits) == 3 + 2 + 1
+    assert redo["best_trial"] == final["best_trial"]
+    assert redo["test"]["accuracy"] == pytest.approx(final["test"]["accuracy"])
+    val_loss = final["validation"]["log_loss"]
+    assert redo["validation"]["log_loss"] == pytest.approx(val_loss, abs=1e-6)
+
+
+def test_final_phase_trains_again_when_saved_weights_do_not_load(
+    tiny_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weights that do not fit the model: the final phase trains the winner instead, and the
+    test split is still read once (the weights are loaded before it)."""
+    import tunesmith.engine.data.build as build
+    import tunesmith.engine.weights as weights
+
+    def broken(model: Any, path: Any) -> None:
+        raise weights.WeightsError(f"{path}: 1 stored tensors are not in the model")
+
+    reads: list[str] = []
+    real_read = build._read
+
+    def recording_read(cfg: Any, path: Any, role: str, hook: Any) -> Any:
+        reads.append(role)
+        return real_read(cfg, path, role, hook)
+
+    monkeypatch.setattr(weights, "load_trained", broken)
+    paths = write_npz(tiny_workdir)
+    cfg = load(experiment("broken", paths, study={"n_trials": 2}))
+    monkeypatch.setattr(build, "_read", recording_read)
+    study = run_finetune(cfg)
+    final = study.user_attrs["final"]
+    assert final["reused_search_weights"] is False
+    assert set(final["test"]) >= {"accuracy"}
+    assert reads.count("test") == 2  # the up-front format check, then the final evaluation
+
+
+def test_final_retrain_on_train_and_validation(
+    tiny_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``final: {train_on: train+validation}``: the winner trains again on both splits for its
+    best epoch count; the validation score reported is the search run's (unseen data)."""
+    import tunesmith.engine.loop as loop
+
+    sizes: list[tuple[int, int, bool]] = []
+    real_fit = loop.fit
+
+    def spy(model: Any, train_set: Any, val_set: Any, cfg: Any, **kwargs: Any) -> Any:
+        sizes.append((len(train_set), cfg.epochs, kwargs["keep_last"]))
+        return real_fit(model, train_set, val_set, cfg, **kwargs)
+
+    monkeypatch.setattr(loop, "fit", spy)
+    paths = write_npz(tiny_workdir, n_train=160, n_eval=60)
+    mapping = experiment(
+        "refit", paths, study={"n_trials": 3}, final={"train_on": "train+validation"}
+    )
+    study = run_finetune(load(mapping))
+    final = study.user_attrs["final"]
+    winner = study.trials[final["best_trial"]]
+    assert final["retrained_on_train_val"] is True
+    assert final["final_epochs"] == winner.user_attrs["best_epoch"]
+    assert final["validation"]["accuracy"] == winner.user_attrs["val_accuracy"]
+    assert set(final["test"]) >= {"accuracy", "log_loss"}
+    search_and_recheck, last = sizes[:-1], sizes[-1]
+    assert all(n == 160 and not keep for n, _, keep in search_and_recheck)
+    assert last == (160 + 60, final["final_epochs"], True)
+    card = (tiny_workdir / "runs/refit/best/MODEL_CARD.md").read_text()
+    assert "retrained on train + validation" in card
+    metrics = json.loads((tiny_workdir / "runs/refit/best/metrics.json").read_text())
+    assert metrics["retrained_on_train_val"] is True
+
+
+def test_resume_with_another_final_setting_runs_the_new_final(tiny_workdir: Path) -> None:
+    """The final phase's budget follows what it holds: switching ``final.train_on`` (or the
+    re-check's ``top_k``) on a resume runs the new runs instead of stopping at the old count."""
+    paths = write_npz(tiny_workdir)
+    first = run_finetune(load(experiment("switch", paths, study={"n_trials": 2})))
+    assert first.user_attrs["final"]["retrained_on_train_val"] is False
+    again = experiment(
+        "switch",
+        paths,
+        study={"n_trials": 2},
+        final={"train_on": "train+validation"},
+        recheck={"top_k": 2, "seeds": 2},
+    )
+    study = run_finetune(load(again))
+    assert study.user_attrs["final"]["retrained_on_train_val"] is True
+    rows = study.user_attrs["recheck"]
+    assert [len(r["seeds"]) for r in rows] == [3, 3]  # the search seed + two re-check seeds
+
+
+def test_final_phase_retrains_when_the_saved_config_differs(tiny_workdir: Path) -> None:
+    """Weights are reused only for the exact job config they were trained with."""
+    import yaml
+
+    from tunesmith.experiment.finetune import FinetuneObjective, job_mapping, validate_job
+
+    paths = write_npz(tiny_workdir)
+    sections = ("model", "data", "train", "seed")
+    base = {k: v for k, v in experiment("x", paths).items() if k in sections}
+    obj = FinetuneObjective(base=base, metric="accuracy", trials_dir=str(tiny_workdir / "t"))
+    source = tiny_workdir / "t" / "00000"
+    source.mkdir(parents=True)
+    job = validate_job(job_mapping(obj.base, {"train.optimizer.lr": 0.01}), "job")
+    dumped = job.model_dump(mode="json", exclude={"output"})
+    (source / "config.yaml").write_text(yaml.safe_dump(dumped))
+    (source / "weights.safetensors").write_bytes(b"x")
+    final = obj.phase(str(tiny_workdir / "f"), mode="final", reuse_from=str(source))
+    assert final._reusable(job) == source / "weights.safetensors"
+    other = validate_job(job_mapping(obj.base, {"train.optimizer.lr": 0.02}), "job")
+    assert final._reusable(other) is None
+    (source / "weights.safetensors").unlink()
+    assert final._reusable(job) is None
+
+
 # -- 5. a trial folder's config re-runs that trial alone ------------------------------------------
 
 
@@ -289,6 +435,10 @@ def test_default_space_and_recipes_validate_and_come_first(
 def _bad_configs(paths: dict[str, str]) -> dict[str, tuple[dict[str, Any], list[str]]]:
     lr = {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}
     missing = {**paths, "validation": str(Path(paths["train"]).with_name("nowhere.npz"))}
+    kfold_refit = experiment(
+        "bad", {"train": paths["train"]}, final={"train_on": "train+validation"}
+    )
+    kfold_refit["data"]["kfold"] = 3
     return {
         "space_path_typo": (
             experiment("bad", paths, space={"trian.optimizer.lr": lr}),
@@ -303,11 +453,24 @@ def _bad_configs(paths: dict[str, str]) -> dict[str, tuple[dict[str, Any], list[
             ["mse", "classification"],
         ),
         "missing_data_file": (experiment("bad", missing), ["nowhere.npz", "does not exist"]),
+        "refit_with_kfold": (kfold_refit, ["final.train_on", "kfold", "3"]),
+        "final_train_on_typo": (
+            experiment("bad", paths, final={"train_on": "validation"}),
+            ["final.train_on", "validation"],
+        ),
     }
 
 
 @pytest.mark.parametrize(
-    "case", ["space_path_typo", "direction_for_metric", "metric_for_task", "missing_data_file"]
+    "case",
+    [
+        "space_path_typo",
+        "direction_for_metric",
+        "metric_for_task",
+        "missing_data_file",
+        "refit_with_kfold",
+        "final_train_on_typo",
+    ],
 )
 def test_config_errors_exit_2_and_write_nothing(
     tiny_workdir: Path, capsys: pytest.CaptureFixture, case: str

@@ -44,6 +44,11 @@ def print_finetune_summary(study: Any, out: TextIO, top: int = 10) -> None:
             f"{_fmt(final['validation'].get(metric))}, test {metric} "
             f"{_fmt(final['test'].get(metric))}\n"
         )
+        if final.get("retrained_on_train_val"):
+            out.write(
+                f"  retrained on train + validation for {final.get('final_epochs')} epochs; "
+                "the validation score is the search run's\n"
+            )
         best = Path(final["model_path"]).parent
         out.write(
             f"  best model: {best}/  (load with tunesmith.load_model('{final['model_path']}'))\n"

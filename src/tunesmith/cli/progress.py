@@ -80,7 +80,6 @@ def progress_display(
 
     console = Console(file=stream)
     with Live(console=console, refresh_per_second=4, transient=False) as live:
-
         steps: dict[int, int] = {}  # running trial -> last reported step (epoch)
 
         def fancy(event: Any) -> None:

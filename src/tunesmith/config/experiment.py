@@ -210,6 +210,13 @@ class RecheckConfig(Frozen):
     seeds: int = Field(default=2, ge=0, le=20)
 
 
+class FinalConfig(Frozen):
+    """The final model: ``train_on: train`` evaluates the winner as the search trained it;
+    ``train+validation`` first retrains it on both splits for its best epoch count."""
+
+    train_on: Literal["train", "train+validation"] = "train"
+
+
 class ExperimentConfig(Frozen):
     """A whole experiment: ``study``, ``space`` and exactly one objective section.
 
@@ -227,6 +234,7 @@ class ExperimentConfig(Frozen):
     seed: int = 0
     warm_start: WarmStartConfig | None = None
     recheck: RecheckConfig = Field(default_factory=RecheckConfig)
+    final: FinalConfig = Field(default_factory=FinalConfig)
 
     @field_validator("objective")
     @classmethod
@@ -262,6 +270,11 @@ class ExperimentConfig(Frozen):
                 )
             if self.space == "default":
                 raise ValueError("space: default needs a fine-tuning job (model, data, train)")
+        elif self.final.train_on == "train+validation" and self.data and self.data.kfold:
+            raise ValueError(
+                "final.train_on: train+validation needs one validation split, but data.kfold "
+                f"is {self.data.kfold}"
+            )
         return self
 
     @property

@@ -5,6 +5,7 @@ YAML shape (defaults shown)::
     train:
       epochs: 3
       batch_size: 32
+      group_by_length: false        # true = batches of similar-length texts (less padding)
       grad_accum_steps: 1
       eval_every_steps: null        # null = evaluate once per epoch
       metric: null                  # null = accuracy (classification) / mse (regression)
@@ -340,6 +341,7 @@ class TrainConfig(Frozen):
 
     epochs: int = 3
     batch_size: int = 32
+    group_by_length: bool = False
     grad_accum_steps: int = 1
     eval_every_steps: int | None = None
     metric: str | None = None

@@ -84,22 +84,42 @@ def run_job(
     data_access_hook: Callable[[str], None] | None = None,
     metrics_path: str | Path | None = None,
     device: Any = None,
+    save_weights: str | Path | None = None,
+    init_weights: str | Path | None = None,
+    train_on_validation: bool = False,
 ) -> JobResult:
-    """Run one fine-tuning job described by ``cfg`` (see the module docstring)."""
-    from tunesmith.engine.loop import evaluate, fit
+    """Run one fine-tuning job described by ``cfg`` (see the module docstring).
+
+    ``save_weights``: write the trained weights there (:mod:`tunesmith.engine.weights`).
+    ``init_weights``: do not train; load weights saved by an earlier run of the same config,
+    then evaluate (validation, and test when asked) and export as after training.
+    ``train_on_validation``: train on train + validation for exactly ``train.epochs`` epochs and
+    keep the last epoch's weights (the validation metrics then describe seen data).
+    """
+    from tunesmith.engine.loop import fit
     from tunesmith.engine.metrics import is_better
     from tunesmith.engine.models.registry import build_model
     from tunesmith.engine.seeding import seed_everything
 
+    if train_on_validation and init_weights is not None:
+        raise ValueError("train_on_validation trains; init_weights loads: give one of them")
+    if train_on_validation and cfg.data.kfold is not None:
+        raise ConfigError(
+            "training on train + validation needs one validation split; data.kfold is "
+            f"{cfg.data.kfold}"
+        )
     data = build_data(
         cfg.data,
         image_size=cfg.model.image_size,
         preprocessing=model_preprocessing(cfg),
         access_hook=data_access_hook,
+        merge_validation=train_on_validation,
     )
-    test_set = data.test() if evaluate_test else None
-    if evaluate_test and test_set is None:
-        log.info("no test split (data.split.test is 0 and no data.test file): test not evaluated")
+    if init_weights is not None:
+        if data.folds is not None:
+            raise ConfigError("init_weights cannot be used with data.kfold")
+        return _from_saved(cfg, data, evaluate_test, init_weights, out_dir=out_dir, device=device)
+    test_set = _test_split(data, evaluate_test)
 
     folds = data.folds or [(data.train, data.validation)]
     metric = cfg.train.resolved_metric(data.task)
@@ -131,11 +151,9 @@ def run_job(
             class_counts=data.class_counts if data.folds is None else None,
             feature_cache=cache,
             cache_key_extra=extra,
+            keep_last=train_on_validation,
         )
-        val = dict(result.best_metrics) or evaluate(
-            built.model, val_set, collate_fn=built.collate_fn, task=data.task,
-            batch_size=cfg.train.batch_size, device=device or cfg.train.device,
-        )  # fmt: skip
+        val = dict(result.best_metrics) or _evaluate(cfg, data, built, val_set, device)
         fold_metrics.append(val)
         score = val.get(metric, float("nan"))
         if best is None or is_better(score, best[2], result_greater(cfg, data.task)):
@@ -144,31 +162,14 @@ def run_job(
     result, built, _ = best
     val_metrics = fold_metrics[0] if len(folds) == 1 else _fold_mean(fold_metrics)
 
-    test_metrics = None
-    if test_set is not None:
-        test_metrics = evaluate(
-            built.model, test_set, collate_fn=built.collate_fn, task=data.task,
-            batch_size=cfg.train.batch_size, device=device or cfg.train.device,
-        )  # fmt: skip
-    export_path = None
-    if out_dir is not None:
-        from tunesmith.engine.export import export_model
+    if save_weights is not None:
+        from tunesmith.engine.weights import save_trained
 
-        export_path = export_model(
-            out_dir,
-            built,
-            model_cfg=cfg.model,
-            data_cfg=cfg.data,
-            task=data.task,
-            label_map=data.label_map,
-            preprocessing=data.preprocessing,
-            metrics={
-                "validation": val_metrics,
-                "test": test_metrics,
-                "best_epoch": result.best_epoch,
-            },
-            hyperparameters=cfg.model_dump(mode="json"),
-        )
+        info = {"best_epoch": result.best_epoch, "val": val_metrics}
+        save_trained(built.model, save_weights, info)
+    test_metrics, export_path = _test_and_export(
+        cfg, data, built, test_set, val_metrics, result.best_epoch, out_dir, device
+    )
     return JobResult(
         val_metrics=val_metrics,
         test_metrics=test_metrics,
@@ -181,6 +182,102 @@ def run_job(
         stopped_early=result.stopped_early,
         reason=result.reason,
         used_feature_cache=bool(getattr(result, "used_feature_cache", False)),
+        built=built,
+    )
+
+
+def _test_split(data: DataBundle, evaluate_test: bool) -> Any:
+    test_set = data.test() if evaluate_test else None
+    if evaluate_test and test_set is None:
+        log.info("no test split (data.split.test is 0 and no data.test file): test not evaluated")
+    return test_set
+
+
+def _evaluate(
+    cfg: FinetuneConfig, data: DataBundle, built: BuiltModel, dataset: Any, device: Any
+) -> dict[str, float]:
+    from tunesmith.engine.loop import evaluate
+
+    return evaluate(
+        built.model, dataset, collate_fn=built.collate_fn, task=data.task,
+        batch_size=cfg.train.batch_size, device=device or cfg.train.device,
+    )  # fmt: skip
+
+
+def _test_and_export(
+    cfg: FinetuneConfig,
+    data: DataBundle,
+    built: BuiltModel,
+    test_set: Any,
+    val_metrics: dict[str, float],
+    best_epoch: int | None,
+    out_dir: str | Path | None,
+    device: Any,
+) -> tuple[dict[str, float] | None, Path | None]:
+    """Evaluate the finished model on the test split (when given) and export it (when asked)."""
+    test_metrics = None
+    if test_set is not None:
+        test_metrics = _evaluate(cfg, data, built, test_set, device)
+    export_path = None
+    if out_dir is not None:
+        from tunesmith.engine.export import export_model
+
+        export_path = export_model(
+            out_dir,
+            built,
+            model_cfg=cfg.model,
+            data_cfg=cfg.data,
+            task=data.task,
+            label_map=data.label_map,
+            preprocessing=data.preprocessing,
+            metrics={"validation": val_metrics, "test": test_metrics, "best_epoch": best_epoch},
+            hyperparameters=cfg.model_dump(mode="json"),
+        )
+    return test_metrics, export_path
+
+
+def _from_saved(
+    cfg: FinetuneConfig,
+    data: DataBundle,
+    evaluate_test: bool,
+    weights: str | Path,
+    *,
+    out_dir: str | Path | None,
+    device: Any,
+) -> JobResult:
+    """The job's result from weights an earlier run of the same config saved: no training.
+
+    The weights are loaded before the test split is read, so a caller may fall back to training
+    when they do not fit (:class:`~tunesmith.engine.weights.WeightsError`) without a second read.
+    """
+    from tunesmith.engine.models.registry import build_model
+    from tunesmith.engine.seeding import seed_everything
+    from tunesmith.engine.weights import load_trained, read_info
+
+    # Seeded as run_job seeds before building: a model without pretrained weights (a custom
+    # factory) gets the same initial frozen layers the saved run started from.
+    seed_everything(cfg.seed)
+    built = build_model(cfg.model, num_outputs=data.num_outputs)
+    _check_modality(data, built)
+    load_trained(built.model, weights)
+    built.model.eval()
+    info = read_info(weights)
+    best_epoch = info.get("best_epoch")
+    test_set = _test_split(data, evaluate_test)
+    val_metrics = _evaluate(cfg, data, built, data.validation, device)
+    log.info("loaded trained weights from %s (no training)", weights)
+    test_metrics, export_path = _test_and_export(
+        cfg, data, built, test_set, val_metrics, best_epoch, out_dir, device
+    )
+    return JobResult(
+        val_metrics=val_metrics,
+        test_metrics=test_metrics,
+        best_epoch=best_epoch if isinstance(best_epoch, int) else None,
+        history=[],
+        model=built.model,
+        label_map=data.label_map,
+        export_path=export_path,
+        reason="loaded",
         built=built,
     )
 

@@ -35,6 +35,7 @@ from tunesmith.engine.metrics import compute_metrics, get_metric, is_better
 from tunesmith.engine.optim import build_optimizer
 from tunesmith.engine.prefix_cache import prefix_loaders, supports_prefix
 from tunesmith.engine.regularizers import Regularizer
+from tunesmith.engine.sampling import example_lengths
 from tunesmith.engine.schedules import lambda_lr
 from tunesmith.engine.seeding import make_generator, seed_everything
 from tunesmith.errors import ConfigError
@@ -105,13 +106,26 @@ def _to_outputs(raw: np.ndarray, task: str) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _loader(dataset: Any, batch_size: int, collate_fn: Any, generator: Any = None) -> Any:
+def _loader(
+    dataset: Any,
+    batch_size: int,
+    collate_fn: Any,
+    generator: Any = None,
+    lengths: Sequence[int] | None = None,
+) -> Any:
     """A loader that shuffles with ``generator`` when given; an ordered one otherwise.
 
     Ordered loaders get their own generator too: a DataLoader without one draws its base seed
     from torch's global RNG, which would shift the dropout masks of everything after it.
+    ``lengths`` (with a generator) groups examples of similar length into batches.
     """
     from torch.utils.data import DataLoader
+
+    if generator is not None and lengths is not None:
+        from tunesmith.engine.sampling import LengthGroupedBatchSampler
+
+        sampler = LengthGroupedBatchSampler(lengths, batch_size, generator)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=0)
 
     return DataLoader(
         dataset,
@@ -197,8 +211,13 @@ def fit(
     class_counts: Sequence[int] | None = None,
     feature_cache: FeatureCache | None = None,
     cache_key_extra: str = "",
+    keep_last: bool = False,
 ) -> FitResult:
-    """Fine-tune ``model`` on ``train_set``, selecting on ``val_set`` by ``cfg``'s metric."""
+    """Fine-tune ``model`` on ``train_set``, selecting on ``val_set`` by ``cfg``'s metric.
+
+    ``keep_last``: keep the weights after the last epoch instead of the best evaluation's (a run
+    of a fixed number of epochs whose validation set is part of the training data).
+    """
     import torch
 
     cfg.check_task(task)
@@ -213,7 +232,8 @@ def fit(
 
     freezer = Freezer(model, cfg.freezing)
     freezer.start_epoch(0)
-    train_loader = _loader(train_set, cfg.batch_size, collate_fn, make_generator(seed))
+    lengths = example_lengths(train_set, collate_fn) if cfg.group_by_length else None
+    train_loader = _loader(train_set, cfg.batch_size, collate_fn, make_generator(seed), lengths)
     val_loader = _loader(val_set, cfg.batch_size, collate_fn)
     forward = _forward_full(model)
     n_groups = len(freezer.groups)
@@ -224,11 +244,13 @@ def fit(
         f"{cache_key_extra}|{cfg.precision}",
     )  # fmt: skip
     if feature_cache is not None and stop == n_groups:  # the whole backbone is frozen
-        train_loader, val_loader = cached_loaders(feature_cache, model, *cache_args)
+        train_loader, val_loader = cached_loaders(
+            feature_cache, model, *cache_args, lengths=lengths
+        )
         forward = lambda batch: model.forward_head(batch["features"])  # noqa: E731
         cache_stop = n_groups
     elif feature_cache is not None and stop > 0 and supports_prefix(model, stop):
-        prefix = prefix_loaders(feature_cache, model, stop, *cache_args)
+        prefix = prefix_loaders(feature_cache, model, stop, *cache_args, lengths=lengths)
         if prefix is not None:
             train_loader, val_loader, forward = prefix
             cache_stop = stop
@@ -336,6 +358,10 @@ def fit(
             if decision.stop:
                 break
 
+    if keep_last and state.history and not decision.stop:
+        best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        best_metrics = dict(state.metrics)
+        state.best_epoch, state.best_score = state.epoch, state.score
     model.load_state_dict(best_state)
     return FitResult(
         best_epoch=state.best_epoch,

@@ -16,9 +16,11 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from tunesmith.engine.weights import WEIGHTS_FILE, WeightsError
 from tunesmith.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,12 @@ class FinetuneObjective:
     ``mode`` is ``search`` (per-evaluation reports to the pruner, no test split) or ``final``
     (no pruning, test split evaluated once, model exported to ``export_dir``). ``cache_dir`` keeps
     what the frozen layers computed on disk, shared by every worker and phase of the study.
+
+    ``keep_weights``: a trial that completes saves its trained weights in its folder
+    (``weights.safetensors``). ``reuse_from``: in the final phase, a trial folder whose saved
+    weights come from the very same job config; they are loaded and evaluated instead of
+    training the model again. ``train_on_validation``: in the final phase, train on train +
+    validation for the given ``train.epochs`` (no early stopping) and keep the last epoch.
     """
 
     base: dict[str, Any]
@@ -71,6 +79,9 @@ class FinetuneObjective:
     mode: str = "search"
     export_dir: str | None = None
     cache_dir: str | None = None
+    keep_weights: bool = True
+    reuse_from: str | None = None
+    train_on_validation: bool = False
     _cache: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -86,10 +97,23 @@ class FinetuneObjective:
         return self.metric
 
     def phase(
-        self, trials_dir: str, mode: str = "search", export_dir: str | None = None
+        self,
+        trials_dir: str,
+        mode: str = "search",
+        export_dir: str | None = None,
+        reuse_from: str | None = None,
+        train_on_validation: bool = False,
     ) -> FinetuneObjective:
         """The same job for another phase (re-check, final): new folder, mode and export."""
-        return replace(self, trials_dir=trials_dir, mode=mode, export_dir=export_dir, _cache=None)
+        return replace(
+            self,
+            trials_dir=trials_dir,
+            mode=mode,
+            export_dir=export_dir,
+            reuse_from=reuse_from,
+            train_on_validation=train_on_validation,
+            _cache=None,
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_cache": None}
@@ -109,18 +133,32 @@ class FinetuneObjective:
 
         key = getattr(reporter, "key", None)
         folder = Path(self.trials_dir) / (f"{key:05d}" if isinstance(key, int) else "trial")
-        job = validate_job(job_mapping(self.base, params), f"trial {key} config")
+        final = self.mode == "final"
+        refit = final and self.train_on_validation
+        mapping = job_mapping(self.base, params)
+        if refit:  # a fixed number of epochs: nothing left to stop early on
+            mapping = job_mapping(mapping, {"train.early_stopping.patience": None})
+        job = validate_job(mapping, f"trial {key} config")
         write_trial_config(folder, job, params)
         callbacks = [ReportCallback(reporter.report)] if self.mode == "search" else []
-        final = self.mode == "final"
-        result = run_job(
+        keep = self.keep_weights and not final and job.data.kfold is None
+        run = partial(
+            run_job,
             job,
             callbacks=callbacks,
             evaluate_test=final,
             out_dir=self.export_dir if final else None,
             feature_cache=self._feature_cache(),
             metrics_path=folder / "metrics.jsonl",
+            save_weights=folder / WEIGHTS_FILE if keep else None,
+            train_on_validation=refit,
         )
+        saved = self._reusable(job) if final and not refit else None
+        try:
+            result = run(init_weights=saved) if saved is not None else run()
+        except WeightsError as exc:  # raised before the test split is read: train instead
+            log.warning("final: %s; training the winner again", exc)
+            result = run()
         val = result.val_metrics
         score = val.get(self.metric, math.nan)
         # 1-based like the reported steps (the learning curves), so "epoch 2" means the same
@@ -132,6 +170,23 @@ class FinetuneObjective:
             out.update({f"test_{k}": v for k, v in result.test_metrics.items()})
         out["stop_reason"] = result.reason
         return out
+
+    def _reusable(self, job: Any) -> Path | None:
+        """The saved weights of ``reuse_from`` when that trial ran exactly ``job``; else None."""
+        import yaml
+
+        if self.reuse_from is None or job.data.kfold is not None:
+            return None
+        source = Path(self.reuse_from)
+        weights = source / WEIGHTS_FILE
+        try:
+            ran = yaml.safe_load((source / "config.yaml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            return None
+        if not weights.is_file() or ran != job.model_dump(mode="json", exclude={"output"}):
+            log.info("final: %s has no weights of this exact config; training again", source)
+            return None
+        return weights
 
 
 def check_space_paths(base: Mapping[str, Any], space: Any) -> None:

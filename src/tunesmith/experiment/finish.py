@@ -6,9 +6,10 @@ crash resumes them: trials already complete count toward their budget and are no
 
 * **Seed re-check:** the top ``k`` configurations of the search run again with ``m`` more seeds;
   the winner is the best *mean* validation score (``study.user_attrs["recheck"]``).
-* **Final:** the winner trains once more with the search seed and is evaluated on the test split,
-  the first and only time the test split is read; the model is exported to
-  ``runs/<name>/best/model`` (``study.user_attrs["final"]``).
+* **Final:** the winner's search run saved its trained weights; they are loaded (or, when missing,
+  the winner trains once more with the search seed) and evaluated on the test split, the first and
+  only time the test split is read; the model is exported to ``runs/<name>/best/model``
+  (``study.user_attrs["final"]``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tunesmith.experiment.finetune import FinetuneObjective
 log = logging.getLogger(__name__)
 
 RunStudy = Callable[..., Any]
+MAX_RECHECK_SEEDS = 20  # RecheckConfig.seeds' upper bound
 
 
 def _key(params: Mapping[str, Any]) -> str:
@@ -49,8 +51,14 @@ def _phase_study_config(config: Any, name: str, n_trials: int, metric: str) -> A
 
 def _enqueue_missing(
     name: str, url: str, directions: list[str], wanted: list[dict[str, Any]]
-) -> None:
-    """Enqueue the wanted param sets that the phase study does not hold yet (resume-safe)."""
+) -> int:
+    """Enqueue the wanted param sets that the phase study does not hold yet (resume-safe).
+
+    Returns the phase's trial budget: every trial it holds that did not fail (finished ones
+    count toward ``n_trials`` on a resume; waiting ones, old or just enqueued, still have to
+    run), so a phase whose wanted set changed between runs (another ``top_k``, a retrain on
+    train + validation) still runs the new ones.
+    """
     import optuna
 
     from tunesmith.storage.study import make_storage
@@ -70,6 +78,8 @@ def _enqueue_missing(
             have.remove(k)
         else:
             study.enqueue_trial(params, skip_if_exists=False)
+    failed = optuna.trial.TrialState.FAIL
+    return sum(t.state != failed for t in study.get_trials(deepcopy=False))
 
 
 def _phase_space(space: Any, extra: Mapping[str, Any]) -> Any:
@@ -117,10 +127,13 @@ def run_recheck(
         new_seeds = extra_seeds(base_seed, seeds)
         name = f"{config.name}.recheck"
         wanted = [{**c.params, "seed": s} for c in cands for s in new_seeds]
-        _enqueue_missing(name, config.storage_url(), config.all_directions, wanted)
-        phase_space = _phase_space(space, {"seed": {"type": "categorical", "choices": new_seeds}})
+        budget = _enqueue_missing(name, config.storage_url(), config.all_directions, wanted)
+        # The choices stay the same whatever ``seeds`` is (a categorical parameter may not
+        # change its choices within a study), so a resume with more seeds reuses the study.
+        all_seeds = extra_seeds(base_seed, MAX_RECHECK_SEEDS)
+        phase_space = _phase_space(space, {"seed": {"type": "categorical", "choices": all_seeds}})
         phase_obj = objective.phase(str(Path(objective.trials_dir).parent / "recheck"))
-        phase_cfg = _phase_study_config(config, name, len(wanted), objective.metric)
+        phase_cfg = _phase_study_config(config, name, budget, objective.metric)
         phase = run_study(phase_cfg, phase_space, phase_obj)
         for t in phase.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             params = dict(t.params)
@@ -144,15 +157,44 @@ def run_final(
     trial: int,
     run_dir: Path,
     run_study: RunStudy,
+    train_on_validation: bool = False,
 ) -> dict[str, Any]:
-    """Train the winner once more, evaluate it on the test split once, export it."""
+    """Load (or retrain) the winner, evaluate it on the test split once, export it.
+
+    With ``train_on_validation`` the winner trains again on train + validation for as many
+    epochs as its best search epoch, and the validation scores reported are the search's (the
+    retrained model has seen the validation split).
+    """
     import optuna
 
     name = f"{config.name}.final"
     export_dir = run_dir / "best" / "model"
-    _enqueue_missing(name, config.storage_url(), config.all_directions, [dict(params)])
-    final_obj = objective.phase(str(run_dir / "final"), mode="final", export_dir=str(export_dir))
-    phase = run_study(_phase_study_config(config, name, 1, objective.metric), space, final_obj)
+    winner = next(t for t in study.get_trials(deepcopy=False) if t.number == trial)
+    params = dict(params)
+    phase_space = space
+    if train_on_validation:
+        epochs = int(winner.user_attrs.get("best_epoch") or 0) or None
+        if epochs is None:
+            epochs = int(params.get("train.epochs", objective.base["train"].get("epochs", 1)))
+        params["train.epochs"] = epochs
+        # An int range (Optuna lets its bounds differ between trials of a study, unlike a
+        # categorical's choices) that holds the enqueued value.
+        spec = {"type": "int", "low": 1, "high": max(2, epochs)}
+        phase_space = _phase_space(space, {"train.epochs": spec})
+    budget = _enqueue_missing(name, config.storage_url(), config.all_directions, [params])
+    # Without retraining, the winner's search run saved its trained weights: evaluate those (the
+    # model whose validation score won) instead of training it again; a missing or mismatched
+    # file retrains.
+    source = Path(objective.trials_dir) / f"{trial:05d}"
+    final_obj = objective.phase(
+        str(run_dir / "final"),
+        mode="final",
+        export_dir=str(export_dir),
+        reuse_from=None if train_on_validation else str(source),
+        train_on_validation=train_on_validation,
+    )
+    phase_cfg = _phase_study_config(config, name, budget, objective.metric)
+    phase = run_study(phase_cfg, phase_space, final_obj)
     done = [
         t
         for t in phase.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -163,11 +205,16 @@ def run_final(
 
         raise TunesmithError(f"the final training of trial {trial} did not complete; see {name}")
     attrs = done[-1].user_attrs
+    # A model retrained on train + validation has seen the validation split: report the search
+    # run's validation scores, which were measured on data it had not seen.
+    val_source = winner.user_attrs if train_on_validation else attrs
     record = {
         "metric": objective.metric,
-        "validation": {k[4:]: v for k, v in attrs.items() if k.startswith("val_")},
+        "validation": {k[4:]: v for k, v in val_source.items() if k.startswith("val_")},
         "test": {k[5:]: v for k, v in attrs.items() if k.startswith("test_")},
-        "retrained_on_train_val": False,
+        "retrained_on_train_val": train_on_validation,
+        "final_epochs": params.get("train.epochs") if train_on_validation else None,
+        "reused_search_weights": attrs.get("stop_reason") == "loaded",
         "best_trial": trial,
         "best_epoch": attrs.get("best_epoch"),
         "params": dict(params),
@@ -197,6 +244,7 @@ def write_best_folder(
         "test": record["test"],
         "best_trial": record["best_trial"],
         "best_epoch": record.get("best_epoch"),
+        "retrained_on_train_val": bool(record.get("retrained_on_train_val")),
         "seeds": next((r["seeds"] for r in recheck if r.get("winner")), [job.get("seed", 0)]),
         "recheck": recheck,
     }
@@ -233,6 +281,12 @@ def model_card(study_name: str, job: Mapping[str, Any], metrics: Mapping[str, An
         values = metrics[split] or {}
         keys = sorted(metrics["test"] or metrics["validation"])
         lines.append(f"| {split} | " + " | ".join(_fmt(values.get(k)) for k in keys) + " |")
+    if metrics.get("retrained_on_train_val"):
+        lines += [
+            "",
+            f"The final model was retrained on train + validation for {train.get('epochs')} "
+            "epochs (the winner's best epoch); its validation scores are the search run's.",
+        ]
     lines += [
         "",
         "The test split was read once, after the search and the seed re-check chose the winner.",

@@ -199,6 +199,7 @@ def run_finetune(config: Any, *, on_event: Any = None, prepared: Any = None) -> 
         trial=winner["trial"],
         run_dir=run_dir,
         run_study=phase,
+        train_on_validation=config.final.train_on == "train+validation",
     )
     write_best_folder(run_dir, study, record, objective.base)
     try:

@@ -149,11 +149,14 @@ def build_data(
     image_size: int = 64,
     preprocessing: Mapping[str, Any] | None = None,
     access_hook: AccessHook | None = None,
+    merge_validation: bool = False,
 ) -> DataBundle:
     """Read and validate train (and validation) data; the test split stays lazy.
 
     ``preprocessing`` describes model-side input processing (tokenizer, max length); it is part
-    of every dataset's fingerprint.
+    of every dataset's fingerprint. ``merge_validation`` adds the validation examples to the
+    training set (for a last training run on train + validation); the validation set is still
+    returned, for a loop that needs one, but no longer tells anything about generalisation.
     """
     split = cfg.split
     raw = _read(cfg, cfg.train, "train", access_hook)
@@ -198,6 +201,10 @@ def build_data(
     else:
         assert val_raw is not None
         _check_compatible(raw, val_raw, "validation")
+        if merge_validation:
+            raw = raw.concat(val_raw)
+            maker = _Maker(cfg, raw, image_size, preprocessing or {})
+            train_ds = maker.dataset(raw, "training")
         val_ds = maker.dataset(val_raw, "validation")
     if len(val_ds) == 0:
         raise DataError(f"{raw.source}: the validation split is empty; raise data.split.validation")

@@ -59,6 +59,25 @@ class RawSplit:
             lines=None if self.lines is None else [self.lines[i] for i in pick],
         )
 
+    def concat(self, other: RawSplit) -> RawSplit:
+        """This split's examples followed by ``other``'s (same modality)."""
+        if isinstance(self.inputs, np.ndarray) and isinstance(other.inputs, np.ndarray):
+            inputs: Any = np.concatenate([self.inputs, other.inputs])
+        else:
+            inputs = list(self.inputs) + list(other.inputs)
+        both_files = self.files is not None and other.files is not None
+        both_lines = self.lines is not None and other.lines is not None
+        same = self.source == other.source
+        return RawSplit(
+            modality=self.modality,
+            inputs=inputs,
+            labels=list(self.labels) + list(other.labels),
+            source=self.source if same else f"{self.source} + {other.source}",
+            rows=list(self.rows) + list(other.rows),
+            files=[*self.files, *other.files] if both_files else None,  # type: ignore[misc]
+            lines=[*self.lines, *other.lines] if both_lines else None,  # type: ignore[misc]
+        )
+
 
 def normalise_labels(labels: list[Any]) -> list[Any]:
     """Make labels comparable: NumPy scalars become Python ones; mixed types become strings."""
