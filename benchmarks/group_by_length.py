@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefix_cache import EpochClock
+from prefix_cache import EpochClock, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -124,20 +124,10 @@ def run(args: argparse.Namespace) -> str:
         for grouped in (False, True):
             rows.append(one_run(strategy, grouped, cache, samples, epochs))
             print(json.dumps(rows[-1]), flush=True)
-    out_dir = Path(getattr(args, "results_dir", RESULTS))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"samples": samples, "epochs": epochs, "batch_size": 32, "max_length": 64,
-            "threads": torch.get_num_threads(), "cpus": os.cpu_count()}  # fmt: skip
-    (out_dir / "group_by_length.json").write_text(
-        json.dumps({"meta": meta, "runs": rows}, indent=2) + "\n", encoding="utf-8"
-    )
     md = table(rows)
-    (out_dir / "group_by_length.md").write_text(
-        "# Length-grouped batches: MiniLM, Rotten Tomatoes\n\n"
-        f"{samples} training snippets, max_length 64, batch 32, {epochs} epochs, "
-        f"{meta['threads']} torch threads, {meta['cpus']} cores.\n\n" + md + "\n",
-        encoding="utf-8",
-    )
+    title = "Length-grouped batches: MiniLM, Rotten Tomatoes"
+    write_results(Path(getattr(args, "results_dir", RESULTS)), "group_by_length", title, rows, md,
+                  samples, epochs)  # fmt: skip
     return md
 
 

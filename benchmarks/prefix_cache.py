@@ -140,21 +140,32 @@ def run(args: argparse.Namespace) -> str:
         for label, c in (("off", None), ("cold", cache), ("warm", cache)):
             rows.append(one_run(k, c, samples, epochs, label))
             print(json.dumps(rows[-1]), flush=True)
-    out_dir = Path(getattr(args, "results_dir", RESULTS))
+    md = table(rows)
+    title = "Prefix cache: MiniLM, Rotten Tomatoes, last_k"
+    write_results(Path(getattr(args, "results_dir", RESULTS)), "prefix_cache", title, rows, md,
+                  samples, epochs)  # fmt: skip
+    return md
+
+
+def write_results(
+    out_dir: Path, stem: str, title: str, rows: list[dict[str, Any]], md: str, samples: int,
+    epochs: int,
+) -> None:  # fmt: skip
+    """``<stem>.json`` (meta + runs) and ``<stem>.md`` (title, set-up line, table) in out_dir."""
+    import torch
+
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"samples": samples, "epochs": epochs, "batch_size": 32, "max_length": 64,
             "threads": torch.get_num_threads(), "cpus": os.cpu_count()}  # fmt: skip
-    (out_dir / "prefix_cache.json").write_text(
+    (out_dir / f"{stem}.json").write_text(
         json.dumps({"meta": meta, "runs": rows}, indent=2) + "\n", encoding="utf-8"
     )
-    md = table(rows)
-    (out_dir / "prefix_cache.md").write_text(
-        "# Prefix cache: MiniLM, Rotten Tomatoes, last_k\n\n"
+    (out_dir / f"{stem}.md").write_text(
+        f"# {title}\n\n"
         f"{samples} training snippets, max_length 64, batch 32, {epochs} epochs, "
-        f"{meta['threads']} torch threads on a shared {meta['cpus']}-core machine.\n\n" + md + "\n",
+        f"{meta['threads']} torch threads on a {meta['cpus']}-core machine.\n\n" + md + "\n",
         encoding="utf-8",
     )
-    return md
 
 
 if __name__ == "__main__":

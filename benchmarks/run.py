@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--samplers", nargs="*", help="sampler names (synthetic)")
     p.add_argument("--budgets", nargs="*", type=int, help="trial budgets (synthetic)")
     p.add_argument("--seeds", nargs="*", type=int, help="seeds (synthetic)")
-    p.add_argument("--parts", nargs="*", choices=["recipe", "demo"], help="(finetune_demo)")
+    p.add_argument(
+        "--parts", nargs="*", choices=["recipe", "recipe_refit", "demo"], help="(finetune_demo)"
+    )
     p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
     p.add_argument(
         "--gp-max-budget", type=int, default=None, help="cap GP's trials (it is the slowest)"

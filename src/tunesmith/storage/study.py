@@ -111,7 +111,12 @@ def open_study(
                 f"study {name!r} in {redact(url)} was created with directions {have}; "
                 f"this config asks for {wanted} (use another study.name)"
             )
-        log.info("resuming study %r from %s", name, redact(url))
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+        n = sum(t.state != optuna.trial.TrialState.WAITING for t in trials)
+        if n:
+            log.info("resuming study %r from %s (%d trials there)", name, redact(url), n)
+        else:  # created moments ago (e.g. to queue warm-start trials)
+            log.info("study %r in %s", name, redact(url))
     return optuna.create_study(
         study_name=name,
         storage=storage,
