@@ -272,6 +272,12 @@ def _name_or_string(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
+def _known_name(value: str, names: tuple[str, ...], kind: str) -> str:
+    if value not in names:
+        raise ValueError(f"unknown {kind} {value!r}; known: {', '.join(names)}")
+    return value
+
+
 class SamplerConfig(Frozen):
     """Which sampler proposes trials: ``sampler: tpe`` or ``{name: tpe, seed: 0, options: {...}}``.
 
@@ -291,9 +297,7 @@ class SamplerConfig(Frozen):
     @field_validator("name")
     @classmethod
     def _known(cls, value: str) -> str:
-        if value not in SAMPLER_NAMES:
-            raise ValueError(f"unknown sampler {value!r}; known: {', '.join(SAMPLER_NAMES)}")
-        return value
+        return _known_name(value, SAMPLER_NAMES, "sampler")
 
 
 class PrunerConfig(Frozen):
@@ -310,6 +314,4 @@ class PrunerConfig(Frozen):
     @field_validator("name")
     @classmethod
     def _known(cls, value: str) -> str:
-        if value not in PRUNER_NAMES:
-            raise ValueError(f"unknown pruner {value!r}; known: {', '.join(PRUNER_NAMES)}")
-        return value
+        return _known_name(value, PRUNER_NAMES, "pruner")

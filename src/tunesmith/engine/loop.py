@@ -148,10 +148,7 @@ def predict(
     precision: str = "fp32",
 ) -> np.ndarray:
     """Class probabilities ``[N, C]`` (classification) or predictions ``[N]`` (regression)."""
-    dev = resolve_device(device)
-    model.to(dev).eval()
-    loader = _loader(dataset, batch_size, collate_fn)
-    raw, _ = _collect(_forward_full(model), loader, dev, autocast_dtype(precision, dev))
+    raw, _ = _run_over(model, dataset, collate_fn, batch_size, device, precision)
     return _to_outputs(raw, task)
 
 
@@ -166,13 +163,20 @@ def evaluate(
     precision: str = "fp32",
 ) -> dict[str, float]:
     """Every metric of ``task`` on ``dataset`` (which must carry ``labels``)."""
-    dev = resolve_device(device)
-    model.to(dev).eval()
-    loader = _loader(dataset, batch_size, collate_fn)
-    raw, y = _collect(_forward_full(model), loader, dev, autocast_dtype(precision, dev))
+    raw, y = _run_over(model, dataset, collate_fn, batch_size, device, precision)
     if y is None:
         raise ConfigError("evaluate needs a dataset whose batches carry 'labels'")
     return compute_metrics(y, _to_outputs(raw, task), task)
+
+
+def _run_over(
+    model: Any, dataset: Any, collate_fn: Any, batch_size: int, device: Any, precision: str
+) -> tuple[Any, np.ndarray | None]:
+    """The model's raw outputs over ``dataset`` in order (eval mode), and its labels if any."""
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    loader = _loader(dataset, batch_size, collate_fn)
+    return _collect(_forward_full(model), loader, dev, autocast_dtype(precision, dev))
 
 
 def _count_classes(loader: Iterable[Any], num_classes: int) -> list[int]:

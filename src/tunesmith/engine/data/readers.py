@@ -118,12 +118,7 @@ def read_delimited(path: Path, cfg: DataConfig, delimiter: str) -> RawSplit:
                 f"{path}: header row: column {col!r} (set by {option}) appears "
                 f"{header.count(col)} times; rule: the columns used must be named once"
             )
-    for col, option in (
-        (cfg.text_column, "data.text_column"),
-        (cfg.label_column, "data.label_column"),
-    ):
-        if col not in header:
-            raise _columns_error(path, col, option, header)
+    _require_columns(path, cfg, header)
     ti, li = header.index(cfg.text_column), header.index(cfg.label_column)
     texts: list[Any] = []
     labels: list[Any] = []
@@ -159,6 +154,16 @@ def read_delimited(path: Path, cfg: DataConfig, delimiter: str) -> RawSplit:
     return _finish(path, texts, labels, rows, lines, cfg)
 
 
+def _require_columns(path: Path, cfg: DataConfig, have: list[str], where: str = "") -> None:
+    """The text and label columns must both be among ``have`` (a header, or a row's keys)."""
+    for col, option in (
+        (cfg.text_column, "data.text_column"),
+        (cfg.label_column, "data.label_column"),
+    ):
+        if col not in have:
+            raise _columns_error(path, col, option, have, where)
+
+
 def read_jsonl(path: Path, cfg: DataConfig) -> RawSplit:
     """One JSON object per line; a line that is not an object, or lacks a key, names its row."""
     text = read_text(path, cfg.encoding)
@@ -179,12 +184,7 @@ def read_jsonl(path: Path, cfg: DataConfig) -> RawSplit:
                 f"{path}: row {row} (line {lineno}): expected a JSON object, "
                 f"got {type(obj).__name__}"
             )
-        for col, option in (
-            (cfg.text_column, "data.text_column"),
-            (cfg.label_column, "data.label_column"),
-        ):
-            if col not in obj:
-                raise _columns_error(path, col, option, list(obj), f": row {row} (line {lineno})")
+        _require_columns(path, cfg, list(obj), f": row {row} (line {lineno})")
         texts.append(obj[cfg.text_column])
         labels.append(obj[cfg.label_column])
         rows.append(row)
