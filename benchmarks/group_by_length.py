@@ -79,11 +79,7 @@ def one_run(strategy: str, grouped: bool, cache: Any, samples: int, epochs: int)
         "grouped": grouped,
         "used_cache": result.used_feature_cache,
         "padded_length": padded_length(cfg),
-        "epoch_s": [e - s for s, e in zip(clock.starts, clock.ends, strict=True)],
-        "total_s": total,
-        "val_accuracy": clock.accuracy,
-        "load_before": load_before,
-        "load_after": os.getloadavg()[0],
+        **clock.summary(total, load_before),
     }
 
 

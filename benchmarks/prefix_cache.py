@@ -38,6 +38,16 @@ class EpochClock:
     def on_epoch_start(self, state: Any) -> None:
         self.starts.append(time.perf_counter())
 
+    def summary(self, total: float, load_before: float) -> dict[str, Any]:
+        """Per-epoch seconds and accuracy, the run's total seconds and the load around it."""
+        return {
+            "epoch_s": [e - s for s, e in zip(self.starts, self.ends, strict=True)],
+            "total_s": total,
+            "val_accuracy": self.accuracy,
+            "load_before": load_before,
+            "load_after": os.getloadavg()[0],
+        }
+
     def on_evaluate(self, state: Any) -> Any:
         from tunesmith.engine.callbacks import Decision
 
@@ -89,12 +99,8 @@ def one_run(k: int, cache: Any, samples: int, epochs: int, label: str) -> dict[s
         "n_groups": n_groups,
         "cache_bytes": cache.bytes if cache is not None else 0,
         "setup_s": clock.starts[0] - start,
-        "epoch_s": [e - s for s, e in zip(clock.starts, clock.ends, strict=True)],
-        "total_s": total,
-        "val_accuracy": clock.accuracy,
         "best_val_accuracy": result.val_metrics["accuracy"],
-        "load_before": load_before,
-        "load_after": os.getloadavg()[0],
+        **clock.summary(total, load_before),
     }
 
 
