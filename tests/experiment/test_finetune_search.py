@@ -295,6 +295,7 @@ def test_final_retrain_on_train_and_validation(
     assert last == (160 + 60, final["final_epochs"], True)
     card = (tiny_workdir / "runs/refit/best/MODEL_CARD.md").read_text()
     assert "retrained on train + validation" in card
+    assert f"best epoch {final['final_epochs']})" in card  # an epoch count, not 2.0
     metrics = json.loads((tiny_workdir / "runs/refit/best/metrics.json").read_text())
     assert metrics["retrained_on_train_val"] is True
 

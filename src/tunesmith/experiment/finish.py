@@ -216,12 +216,19 @@ def run_final(
         "final_epochs": params.get("train.epochs") if train_on_validation else None,
         "reused_search_weights": attrs.get("stop_reason") == "loaded",
         "best_trial": trial,
-        "best_epoch": attrs.get("best_epoch"),
+        "best_epoch": _whole(attrs.get("best_epoch")),
         "params": dict(params),
         "model_path": str(export_dir),
     }
     study.set_user_attr("final", record)
     return record
+
+
+def _whole(value: Any) -> Any:
+    """An epoch number stored as a float (trial user attributes) back as an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def write_best_folder(
