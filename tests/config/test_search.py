@@ -197,3 +197,19 @@ def test_bare_string_and_unknown_names(model: type) -> None:
 def test_defaults() -> None:
     assert SamplerConfig() == SamplerConfig(name="auto", seed=None, options={})
     assert PrunerConfig().name == "none"
+
+
+def test_finetune_only_sections_are_refused_for_other_objectives() -> None:
+    """``final: {train_on: train+validation}`` means nothing to a Python or sklearn objective."""
+    from tunesmith.config.experiment import ExperimentConfig
+    from tunesmith.config.loader import validate
+    from tunesmith.errors import ConfigError
+
+    base = {
+        "study": {"name": "x"},
+        "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "objective": "examples.objectives:branin",
+    }
+    assert validate(ExperimentConfig, base, "exp.yaml").final.train_on == "train"
+    with pytest.raises(ConfigError, match="final belong to a fine-tuning job"):
+        validate(ExperimentConfig, {**base, "final": {"train_on": "train+validation"}}, "exp.yaml")

@@ -264,6 +264,8 @@ class ExperimentConfig(Frozen):
             )
         if given != ["finetune"]:
             stray = [k for k in ("model", "train", "warm_start") if getattr(self, k) is not None]
+            if self.final.train_on != "train":
+                stray.append("final")
             if stray:
                 raise ValueError(
                     f"{', '.join(stray)} belong to a fine-tuning job, which needs data"
