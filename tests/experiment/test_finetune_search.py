@@ -296,6 +296,10 @@ def test_final_retrain_on_train_and_validation(
     card = (tiny_workdir / "runs/refit/best/MODEL_CARD.md").read_text()
     assert "retrained on train + validation" in card
     assert f"best epoch {final['final_epochs']})" in card  # an epoch count, not 2.0
+    phase = optuna.load_study(study_name="refit.final", storage="sqlite:///runs/refit/study.db")
+    (refit,) = phase.get_trials(states=(TrialState.COMPLETE,))
+    assert refit.value == winner.user_attrs["val_accuracy"]  # what the progress line shows
+    assert "seen_val_accuracy" in refit.user_attrs  # the retrained model's, on data it saw
     metrics = json.loads((tiny_workdir / "runs/refit/best/metrics.json").read_text())
     assert metrics["retrained_on_train_val"] is True
 

@@ -82,6 +82,7 @@ class FinetuneObjective:
     keep_weights: bool = True
     reuse_from: str | None = None
     train_on_validation: bool = False
+    search_scores: dict[str, float] | None = None
     _cache: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,8 +104,13 @@ class FinetuneObjective:
         export_dir: str | None = None,
         reuse_from: str | None = None,
         train_on_validation: bool = False,
+        search_scores: dict[str, float] | None = None,
     ) -> FinetuneObjective:
-        """The same job for another phase (re-check, final): new folder, mode and export."""
+        """The same job for another phase (re-check, final): new folder, mode and export.
+
+        ``search_scores``: with ``train_on_validation``, the winner's validation metrics from
+        the search, reported as the final trial's (see :meth:`__call__`).
+        """
         return replace(
             self,
             trials_dir=trials_dir,
@@ -112,6 +118,7 @@ class FinetuneObjective:
             export_dir=export_dir,
             reuse_from=reuse_from,
             train_on_validation=train_on_validation,
+            search_scores=search_scores,
             _cache=None,
         )
 
@@ -160,6 +167,11 @@ class FinetuneObjective:
             log.warning("final: %s; training the winner again", exc)
             result = run()
         val = result.val_metrics
+        if refit and self.search_scores is not None:
+            # The retrained model has seen the validation split: its score there says nothing.
+            # The trial's value is the search run's (unseen data); the other is kept, labelled.
+            out_seen = {f"seen_val_{k}": v for k, v in val.items()}
+            val = dict(self.search_scores)
         score = val.get(self.metric, math.nan)
         # 1-based like the reported steps (the learning curves), so "epoch 2" means the same
         # evaluation in the leaderboard, the report and the model card.
@@ -168,6 +180,8 @@ class FinetuneObjective:
         out.update({f"val_{k}": v for k, v in val.items()})
         if final and result.test_metrics is not None:
             out.update({f"test_{k}": v for k, v in result.test_metrics.items()})
+        if refit and self.search_scores is not None:
+            out.update(out_seen)
         out["stop_reason"] = result.reason
         return out
 

@@ -192,6 +192,9 @@ def run_final(
         export_dir=str(export_dir),
         reuse_from=None if train_on_validation else str(source),
         train_on_validation=train_on_validation,
+        search_scores={k[4:]: v for k, v in winner.user_attrs.items() if k.startswith("val_")}
+        if train_on_validation
+        else None,
     )
     phase_cfg = _phase_study_config(config, name, budget, objective.metric)
     phase = run_study(phase_cfg, phase_space, final_obj)
