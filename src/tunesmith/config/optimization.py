@@ -1,0 +1,144 @@
+"""The optimizer and learning-rate schedule of the training section (``train.optimizer``,
+``train.schedule``); :mod:`tunesmith.config.train` re-exports everything here.
+
+Their name tuples are the single list of the names a search picks among; the engine's registries
+are checked against them (see :mod:`tunesmith.config.train`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import field_validator, model_validator
+
+from tunesmith.config.base import Frozen
+
+OptimizerName = Literal["sgd", "adagrad", "rmsprop", "adam", "adamw"]
+ScheduleName = Literal["constant", "step", "exponential", "cosine", "linear"]
+
+OPTIMIZER_NAMES: tuple[str, ...] = get_args(OptimizerName)
+SCHEDULE_NAMES: tuple[str, ...] = get_args(ScheduleName)
+
+
+class OptimizerConfig(Frozen):
+    """``momentum`` is used by sgd and rmsprop, ``betas`` by adam and adamw; others ignore them.
+
+    ``weight_decay`` is decoupled (AdamW) for ``adamw`` and coupled (added to the gradient) for the
+    others. ``layer_decay`` d gives layer group at depth k the LR ``lr * d**k`` (head depth 0,
+    the backbone's last group depth 1, ...).
+    """
+
+    name: OptimizerName = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    layer_decay: float = 1.0
+
+    @field_validator("lr", "eps")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError("must be > 0")
+        return v
+
+    @field_validator("weight_decay")
+    @classmethod
+    def _non_negative(cls, v: float) -> float:
+        if not v >= 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("momentum")
+    @classmethod
+    def _momentum(cls, v: float) -> float:
+        if not 0 <= v < 1:
+            raise ValueError("must be in [0, 1)")
+        return v
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("each beta must be in [0, 1)")
+        return v
+
+    @field_validator("layer_decay")
+    @classmethod
+    def _layer_decay(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError("must be in (0, 1]")
+        return v
+
+    @model_validator(mode="after")
+    def _nesterov(self) -> OptimizerConfig:
+        if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
+            raise ValueError(
+                "nesterov requires name 'sgd' and momentum > 0 "
+                f"(name={self.name!r}, momentum={self.momentum})"
+            )
+        return self
+
+
+class ScheduleConfig(Frozen):
+    """LR schedule, stepped once per optimizer step, after an optional linear warmup.
+
+    Steps are optimizer steps (after gradient accumulation). ``step_size`` and the exponential
+    ``decay_rate`` k count steps after warmup: exponential gives ``lr * exp(-k * t)``.
+    ``lr_min`` is the absolute LR that cosine and linear reach at the end for the group whose
+    base LR is ``optimizer.lr``; layer-decayed groups end at the same fraction of their own LR.
+    """
+
+    name: ScheduleName = "constant"
+    warmup_steps: int = 0
+    warmup_ratio: float | None = None
+    step_size: int = 1000
+    gamma: float = 0.1
+    decay_rate: float = 0.0
+    lr_min: float = 0.0
+
+    @field_validator("warmup_steps")
+    @classmethod
+    def _warmup_steps(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("warmup_ratio")
+    @classmethod
+    def _warmup_ratio(cls, v: float | None) -> float | None:
+        if v is not None and not 0 <= v < 1:
+            raise ValueError("must be in [0, 1)")
+        return v
+
+    @field_validator("step_size")
+    @classmethod
+    def _step_size(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("gamma")
+    @classmethod
+    def _gamma(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError("must be in (0, 1]")
+        return v
+
+    @field_validator("decay_rate", "lr_min")
+    @classmethod
+    def _non_negative(cls, v: float) -> float:
+        if not v >= 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _one_warmup(self) -> ScheduleConfig:
+        if self.warmup_ratio is not None and self.warmup_steps:
+            raise ValueError(
+                "give warmup_steps or warmup_ratio, not both "
+                f"(warmup_steps={self.warmup_steps}, warmup_ratio={self.warmup_ratio})"
+            )
+        return self
