@@ -47,9 +47,8 @@ def padded_length(cfg: Any) -> float:
     """Mean padded length of a training batch in the first epoch, as the loader draws it."""
     from tunesmith.engine.data.build import build_data
     from tunesmith.engine.job import model_preprocessing
-    from tunesmith.engine.loop import _loader
     from tunesmith.engine.models.registry import build_model
-    from tunesmith.engine.sampling import example_lengths
+    from tunesmith.engine.sampling import example_lengths, make_loader
     from tunesmith.engine.seeding import make_generator
 
     data = build_data(cfg.data, preprocessing=model_preprocessing(cfg))
@@ -57,7 +56,7 @@ def padded_length(cfg: Any) -> float:
     lengths = example_lengths(data.train, built.collate_fn)
     assert lengths is not None
     use = lengths if cfg.train.group_by_length else None
-    loader = _loader(data.train, cfg.train.batch_size, built.collate_fn, make_generator(0), use)
+    loader = make_loader(data.train, cfg.train.batch_size, built.collate_fn, make_generator(0), use)
     sizes = [b["input_ids"].shape[1] for b in loader]
     return sum(sizes) / len(sizes)
 

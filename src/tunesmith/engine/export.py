@@ -114,7 +114,7 @@ class LoadedModel:
 
     def __init__(self, built: BuiltModel, meta: dict[str, Any], path: Path) -> None:
         self.built = built
-        self.model = built.model.eval()
+        self.model = built.model.train(False)
         self.meta = meta
         self.path = path
         self.task: str = meta["task"]

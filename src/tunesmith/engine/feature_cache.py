@@ -191,7 +191,7 @@ def compute_features(
         dataset, batch_size=batch_size, collate_fn=collate_fn, generator=torch.Generator()
     )
     feats, labels = [], []
-    model.eval()  # the caller restores its own train/eval layout afterwards
+    model.train(False)  # the caller restores its own train/eval layout afterwards
     ctx = (
         torch.autocast(device_type=device.type, dtype=dtype)
         if dtype is not None
@@ -237,25 +237,14 @@ def cached_loader(
     generator: Any,
     lengths: Sequence[int] | None = None,
 ) -> Any:
-    """A loader over already-batched cached rows; ``train`` shuffles with ``generator`` exactly
-    as the uncached loader would, so the same seed gives the same batches. ``lengths`` (train
-    only) groups examples of similar length (:mod:`tunesmith.engine.sampling`)."""
-    import torch
-    from torch.utils.data import DataLoader
+    """A loader over already-batched cached rows; ``train`` shuffles (and, with ``lengths``,
+    groups by length) with ``generator`` exactly as the uncached loader would, so the same seed
+    gives the same batches."""
+    from tunesmith.engine.sampling import make_loader
 
-    if role == "train" and lengths is not None:
-        from tunesmith.engine.sampling import LengthGroupedBatchSampler
-
-        sampler = LengthGroupedBatchSampler(lengths, batch_size, generator)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=_identity, num_workers=0)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=role == "train",
-        generator=generator if role == "train" else torch.Generator(),
-        collate_fn=_identity,
-        num_workers=0,
-    )
+    if role == "train":
+        return make_loader(dataset, batch_size, _identity, generator, lengths)
+    return make_loader(dataset, batch_size, _identity)
 
 
 def cached_loaders(

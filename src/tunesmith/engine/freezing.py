@@ -123,14 +123,14 @@ class Freezer:
         """Training mode for trainable parts, eval mode for frozen ones (and BN if freeze_bn)."""
         plan = self.trainable or frozenset()
         if not plan:
-            self.model.eval()
+            self.model.train(False)
             self.model.head.train()
         else:
             self.model.train()
             for index, group in enumerate(self.groups):
                 if index not in plan:
-                    group.eval()
+                    group.train(False)
         if self.cfg.freeze_bn:
             for module in self.model.modules():
                 if _is_batchnorm(module):
-                    module.eval()
+                    module.train(False)

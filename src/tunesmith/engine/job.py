@@ -108,6 +108,8 @@ def run_job(
             "training on train + validation needs one validation split; data.kfold is "
             f"{cfg.data.kfold}"
         )
+    if init_weights is not None and cfg.data.kfold is not None:
+        raise ConfigError("init_weights cannot be used with data.kfold")
     data = build_data(
         cfg.data,
         image_size=cfg.model.image_size,
@@ -116,8 +118,6 @@ def run_job(
         merge_validation=train_on_validation,
     )
     if init_weights is not None:
-        if data.folds is not None:
-            raise ConfigError("init_weights cannot be used with data.kfold")
         return _from_saved(cfg, data, evaluate_test, init_weights, out_dir=out_dir, device=device)
     test_set = _test_split(data, evaluate_test)
 
@@ -165,8 +165,7 @@ def run_job(
     if save_weights is not None:
         from tunesmith.engine.weights import save_trained
 
-        info = {"best_epoch": result.best_epoch, "val": val_metrics}
-        save_trained(built.model, save_weights, info)
+        save_trained(built.model, save_weights, {"best_epoch": result.best_epoch})
     test_metrics, export_path = _test_and_export(
         cfg, data, built, test_set, val_metrics, result.best_epoch, out_dir, device
     )
@@ -252,17 +251,15 @@ def _from_saved(
     """
     from tunesmith.engine.models.registry import build_model
     from tunesmith.engine.seeding import seed_everything
-    from tunesmith.engine.weights import load_trained, read_info
+    from tunesmith.engine.weights import load_trained
 
     # Seeded as run_job seeds before building: a model without pretrained weights (a custom
     # factory) gets the same initial frozen layers the saved run started from.
     seed_everything(cfg.seed)
     built = build_model(cfg.model, num_outputs=data.num_outputs)
     _check_modality(data, built)
-    load_trained(built.model, weights)
-    built.model.eval()
-    info = read_info(weights)
-    best_epoch = info.get("best_epoch")
+    best_epoch = load_trained(built.model, weights).get("best_epoch")
+    built.model.train(False)
     test_set = _test_split(data, evaluate_test)
     val_metrics = _evaluate(cfg, data, built, data.validation, device)
     log.info("loaded trained weights from %s (no training)", weights)

@@ -35,7 +35,7 @@ from tunesmith.engine.metrics import compute_metrics, get_metric, is_better
 from tunesmith.engine.optim import build_optimizer
 from tunesmith.engine.prefix_cache import prefix_loaders, supports_prefix
 from tunesmith.engine.regularizers import Regularizer
-from tunesmith.engine.sampling import example_lengths
+from tunesmith.engine.sampling import example_lengths, make_loader
 from tunesmith.engine.schedules import lambda_lr
 from tunesmith.engine.seeding import make_generator, seed_everything
 from tunesmith.errors import ConfigError
@@ -106,37 +106,6 @@ def _to_outputs(raw: np.ndarray, task: str) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _loader(
-    dataset: Any,
-    batch_size: int,
-    collate_fn: Any,
-    generator: Any = None,
-    lengths: Sequence[int] | None = None,
-) -> Any:
-    """A loader that shuffles with ``generator`` when given; an ordered one otherwise.
-
-    Ordered loaders get their own generator too: a DataLoader without one draws its base seed
-    from torch's global RNG, which would shift the dropout masks of everything after it.
-    ``lengths`` (with a generator) groups examples of similar length into batches.
-    """
-    from torch.utils.data import DataLoader
-
-    if generator is not None and lengths is not None:
-        from tunesmith.engine.sampling import LengthGroupedBatchSampler
-
-        sampler = LengthGroupedBatchSampler(lengths, batch_size, generator)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=0)
-
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=generator is not None,
-        collate_fn=collate_fn,
-        num_workers=0,
-        generator=generator if generator is not None else make_generator(0),
-    )
-
-
 def predict(
     model: Any,
     dataset: Any,
@@ -174,8 +143,8 @@ def _run_over(
 ) -> tuple[Any, np.ndarray | None]:
     """The model's raw outputs over ``dataset`` in order (eval mode), and its labels if any."""
     dev = resolve_device(device)
-    model.to(dev).eval()
-    loader = _loader(dataset, batch_size, collate_fn)
+    model.to(dev).train(False)
+    loader = make_loader(dataset, batch_size, collate_fn)
     return _collect(_forward_full(model), loader, dev, autocast_dtype(precision, dev))
 
 
@@ -237,8 +206,8 @@ def fit(
     freezer = Freezer(model, cfg.freezing)
     freezer.start_epoch(0)
     lengths = example_lengths(train_set, collate_fn) if cfg.group_by_length else None
-    train_loader = _loader(train_set, cfg.batch_size, collate_fn, make_generator(seed), lengths)
-    val_loader = _loader(val_set, cfg.batch_size, collate_fn)
+    train_loader = make_loader(train_set, cfg.batch_size, collate_fn, make_generator(seed), lengths)
+    val_loader = make_loader(val_set, cfg.batch_size, collate_fn)
     forward = _forward_full(model)
     n_groups = len(freezer.groups)
     stop = frozen_prefix(cfg.freezing, n_groups, cfg.epochs)
@@ -262,7 +231,7 @@ def fit(
         freezer.train_mode()  # computing the cache put the whole model in eval mode
 
     if cfg.loss.class_weights == "balanced" and class_counts is None:
-        class_counts = _count_classes(_loader(train_set, 256, collate_fn), num_outputs)
+        class_counts = _count_classes(make_loader(train_set, 256, collate_fn), num_outputs)
     loss_fn = build_loss(cfg.loss, num_outputs, class_counts)
     regularizer = Regularizer(model, cfg.regularization)
     optimizer = build_optimizer(model, cfg.optimizer)
@@ -288,7 +257,7 @@ def fit(
 
     def run_evaluation() -> Decision:
         nonlocal best_state, best_metrics
-        model.eval()
+        model.train(False)
         raw, y = _collect(forward, val_loader, dev, dtype)
         freezer.train_mode()
         state.metrics = compute_metrics(_labels(y), _to_outputs(raw, task), task)

@@ -146,7 +146,7 @@ def compute_prefix(
     loader = DataLoader(  # own generator: leave torch's global RNG (dropout masks) untouched
         dataset, batch_size=batch_size, collate_fn=collate_fn, generator=torch.Generator()
     )
-    model.eval()  # the caller restores its own train/eval layout afterwards
+    model.train(False)  # the caller restores its own train/eval layout afterwards
     ctx = (
         torch.autocast(device_type=device.type, dtype=dtype)
         if dtype is not None

@@ -6,8 +6,8 @@ permutation each epoch (from the run's generator), cuts it into blocks of ``MEGA
 batches, sorts each block by length, cuts the sorted blocks into batches and shuffles the order of
 the batches. Every example is seen once per epoch; a batch holds examples of similar length.
 
-The cached loaders (features, frozen prefix) use the same lengths and the same generator, so a
-cached run sees the very batches an uncached one would.
+The cached loaders (features, frozen prefix) go through the same :func:`make_loader` with the
+same lengths and generator, so a cached run sees the very batches an uncached one would.
 """
 
 from __future__ import annotations
@@ -65,3 +65,32 @@ class LengthGroupedBatchSampler:
             batches.extend(block[i : i + bs] for i in range(0, len(block), bs))
         for b in torch.randperm(len(batches), generator=self.generator).tolist():
             yield batches[b]
+
+
+def make_loader(
+    dataset: Any,
+    batch_size: int,
+    collate_fn: Any,
+    generator: Any = None,
+    lengths: Sequence[int] | None = None,
+) -> Any:
+    """A loader that shuffles with ``generator`` when given; an ordered one otherwise.
+
+    With a generator and ``lengths``, batches group examples of similar length. Ordered loaders
+    get their own generator too: a DataLoader without one draws its base seed from torch's global
+    RNG, which would shift the dropout masks of everything after it.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    if generator is not None and lengths is not None:
+        sampler = LengthGroupedBatchSampler(lengths, batch_size, generator)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=0)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=generator is not None,
+        collate_fn=collate_fn,
+        num_workers=0,
+        generator=generator if generator is not None else torch.Generator(),
+    )

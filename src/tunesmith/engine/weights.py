@@ -52,30 +52,35 @@ def save_trained(model: Any, path: str | Path, info: dict[str, Any] | None = Non
     return target
 
 
+def _info(meta: dict[str, str] | None) -> dict[str, Any]:
+    info = json.loads((meta or {}).get("tunesmith", "{}"))
+    return info if isinstance(info, dict) else {}
+
+
 def read_info(path: str | Path) -> dict[str, Any]:
-    """The ``info`` mapping stored by :func:`save_trained`."""
+    """The ``info`` mapping stored by :func:`save_trained` (the file's header only)."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
-        info = json.loads(meta.get("tunesmith", "{}"))
+            return _info(handle.metadata())
     except (OSError, ValueError, SafetensorError) as exc:
         raise WeightsError(f"{path}: cannot read the trained weights: {exc}") from None
-    return info if isinstance(info, dict) else {}
 
 
-def load_trained(model: Any, path: str | Path) -> None:
-    """Load weights saved by :func:`save_trained` into ``model`` (built from the same config).
+def load_trained(model: Any, path: str | Path) -> dict[str, Any]:
+    """Load weights saved by :func:`save_trained` into ``model`` (built from the same config);
+    return the ``info`` saved with them.
 
     Every stored tensor must name a tensor of ``model`` with the same shape; the ones not stored
     keep their pretrained values.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
     try:
-        state = load_file(str(path))
+        with safe_open(str(path), framework="pt") as handle:
+            info = _info(handle.metadata())
+            state = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     except (OSError, ValueError, SafetensorError) as exc:
         raise WeightsError(f"{path}: cannot read the trained weights: {exc}") from None
     own = model.state_dict()
@@ -92,3 +97,4 @@ def load_trained(model: Any, path: str | Path) -> None:
                 f"{tuple(own[name].shape)}"
             )
     model.load_state_dict(state, strict=False)
+    return info

@@ -166,12 +166,11 @@ class FinetuneObjective:
         except WeightsError as exc:  # raised before the test split is read: train instead
             log.warning("final: %s; training the winner again", exc)
             result = run()
-        val = result.val_metrics
+        val, seen = result.val_metrics, {}
         if refit and self.search_scores is not None:
             # The retrained model has seen the validation split: its score there says nothing.
             # The trial's value is the search run's (unseen data); the other is kept, labelled.
-            out_seen = {f"seen_val_{k}": v for k, v in val.items()}
-            val = dict(self.search_scores)
+            val, seen = dict(self.search_scores), {f"seen_val_{k}": v for k, v in val.items()}
         score = val.get(self.metric, math.nan)
         # 1-based like the reported steps (the learning curves), so "epoch 2" means the same
         # evaluation in the leaderboard, the report and the model card.
@@ -180,8 +179,7 @@ class FinetuneObjective:
         out.update({f"val_{k}": v for k, v in val.items()})
         if final and result.test_metrics is not None:
             out.update({f"test_{k}": v for k, v in result.test_metrics.items()})
-        if refit and self.search_scores is not None:
-            out.update(out_seen)
+        out.update(seen)
         out["stop_reason"] = result.reason
         return out
 

@@ -192,9 +192,7 @@ def run_final(
         export_dir=str(export_dir),
         reuse_from=None if train_on_validation else str(source),
         train_on_validation=train_on_validation,
-        search_scores={k[4:]: v for k, v in winner.user_attrs.items() if k.startswith("val_")}
-        if train_on_validation
-        else None,
+        search_scores=_val_metrics(winner.user_attrs) if train_on_validation else None,
     )
     phase_cfg = _phase_study_config(config, name, budget, objective.metric)
     phase = run_study(phase_cfg, phase_space, final_obj)
@@ -207,13 +205,12 @@ def run_final(
         from tunesmith.errors import TunesmithError
 
         raise TunesmithError(f"the final training of trial {trial} did not complete; see {name}")
+    # After a retrain on train + validation, the final trial's val_* are the search run's scores
+    # (FinetuneObjective reports those: the retrained model has seen the validation split).
     attrs = done[-1].user_attrs
-    # A model retrained on train + validation has seen the validation split: report the search
-    # run's validation scores, which were measured on data it had not seen.
-    val_source = winner.user_attrs if train_on_validation else attrs
     record = {
         "metric": objective.metric,
-        "validation": {k[4:]: v for k, v in val_source.items() if k.startswith("val_")},
+        "validation": _val_metrics(attrs),
         "test": {k[5:]: v for k, v in attrs.items() if k.startswith("test_")},
         "retrained_on_train_val": train_on_validation,
         "final_epochs": params.get("train.epochs") if train_on_validation else None,
@@ -225,6 +222,10 @@ def run_final(
     }
     study.set_user_attr("final", record)
     return record
+
+
+def _val_metrics(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k[4:]: v for k, v in attrs.items() if k.startswith("val_")}
 
 
 def _whole(value: Any) -> Any:
