@@ -33,7 +33,7 @@ DEMO = ROOT / "examples" / "demo.yaml"
 
 def _demo_job() -> dict[str, Any]:
     from tunesmith.config.experiment import load_experiment
-    from tunesmith.experiment.pipeline import job_base
+    from tunesmith.experiment.finetune.pipeline import job_base
 
     return job_base(load_experiment(DEMO))
 
@@ -48,7 +48,7 @@ def run_recipe(refit_epochs: int | None = None) -> dict[str, Any]:
     from tunesmith.config.loader import set_dotted
     from tunesmith.engine.feature_cache import FeatureCache
     from tunesmith.engine.job import run_job
-    from tunesmith.experiment.finetune import validate_job
+    from tunesmith.experiment.finetune.objective import validate_job
     from tunesmith.search.defaults import recipes
 
     torch.set_num_threads(os.cpu_count() or 1)

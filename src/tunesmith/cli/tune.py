@@ -48,51 +48,17 @@ def run(args: argparse.Namespace) -> int:
     from tunesmith.cli.progress import progress_display
     from tunesmith.config.experiment import load_experiment
     from tunesmith.errors import ConfigError
-    from tunesmith.experiment import prepare_experiment, run_study
+    from tunesmith.experiment.kinds import prepare
+    from tunesmith.experiment.kinds import run as run_prepared
+    from tunesmith.reports.summary import summarise, write_summary
 
     config = load_experiment(args.config, args.overrides, _flag_values(args))
     try:
-        prepared = prepare_experiment(config)  # validates everything; writes nothing
+        prepared = prepare(config)  # validates everything; writes nothing
     except ConfigError as exc:
         raise ConfigError(f"{args.config}: {exc}") from None
-    if config.objective_kind == "finetune":
-        from tunesmith.cli.finetune_summary import print_finetune_summary
-        from tunesmith.experiment.pipeline import run_finetune
-
-        with progress_display(sys.stdout, enabled=not args.no_progress) as on_event:
-            study = run_finetune(config, on_event=on_event, prepared=prepared)
-        _summary(study, config.study.storage_url())
-        print_finetune_summary(study, sys.stdout)
-        return 0
-    study_cfg, space, objective = prepared
     with progress_display(sys.stdout, enabled=not args.no_progress) as on_event:
-        study = run_study(study_cfg, space, objective, on_event=on_event)
-    _summary(study, study_cfg.storage_url())
+        study = run_prepared(prepared, on_event)
+    result = summarise(study, prepared.study.storage_url())
+    write_summary(result, sys.stdout, leaderboard=prepared.kind == "finetune")
     return 0
-
-
-def _summary(study: Any, url: str) -> None:
-    from optuna.trial import TrialState
-
-    from tunesmith.storage.urls import redact
-
-    trials = study.get_trials(deepcopy=False)
-    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
-    out = sys.stdout
-    out.write(
-        f"study {study.study_name!r}: {counts[TrialState.COMPLETE]} complete, "
-        f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed "
-        f"(storage {redact(url)})\n"
-    )
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if not complete:
-        return
-    if len(study.directions) > 1:
-        out.write(f"Pareto front: {len(study.best_trials)} trials\n")
-        for t in study.best_trials:
-            out.write(f"  trial {t.number}: values {t.values} params {t.params}\n")
-    else:
-        best = study.best_trial
-        out.write(f"best trial {best.number}: value {best.value:.6g}\n")
-        for name, value in best.params.items():
-            out.write(f"  {name} = {value!r}\n")

@@ -1,19 +1,21 @@
-"""The tuning runtime: one coordinator owns the study; runners run the trials.
+"""The study core (runtime, coordinator, fixed runs, results, events) and the experiments on it.
 
-Public: :func:`tune`, :class:`TuneResult`, :class:`TrialPruned`, :func:`run_experiment`,
-:func:`run_study`.
+Public: :func:`tune`, :class:`TuneResult`, :class:`TrialPruned`, :func:`prepare`, :func:`run`,
+:func:`run_experiment`, :func:`run_study`.
 """
 
 from __future__ import annotations
 
 from tunesmith.experiment.api import TuneResult, tune
-from tunesmith.experiment.runtime import prepare_experiment, run_experiment, run_study
+from tunesmith.experiment.kinds import prepare, run, run_experiment
+from tunesmith.experiment.runtime import run_study
 from tunesmith.runners.base import TrialPruned
 
 __all__ = [
     "TrialPruned",
     "TuneResult",
-    "prepare_experiment",
+    "prepare",
+    "run",
     "run_experiment",
     "run_study",
     "tune",

@@ -5,47 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from tunesmith.experiment.events import OnEvent
+from tunesmith.reports.summary import TuneResult
 
-
-@dataclass(frozen=True)
-class TuneResult:
-    """What a search found. ``best_params``/``best_value`` are None for multi-objective studies,
-    whose Pareto front is ``best_trials``; ``trials`` is Optuna's ``trials_dataframe()``."""
-
-    study_name: str
-    storage: str
-    best_params: dict[str, Any] | None
-    best_value: float | None
-    best_trials: list[Any]
-    trials: Any
-    study: Any = field(repr=False)
-
-
-def _summarise(study: Any, url: str) -> TuneResult:
-    from optuna.trial import TrialState
-
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    multi = len(study.directions) > 1
-    if not complete:
-        best_trials: list[Any] = []
-    elif multi:
-        best_trials = list(study.best_trials)
-    else:
-        best_trials = [study.best_trial]
-    single = best_trials[0] if best_trials and not multi else None
-    return TuneResult(
-        study_name=study.study_name,
-        storage=url,
-        best_params=dict(single.params) if single else None,
-        best_value=float(single.value) if single else None,
-        best_trials=best_trials,
-        trials=study.trials_dataframe(),
-        study=study,
-    )
+__all__ = ["TuneResult", "tune"]
 
 
 def tune(
@@ -80,7 +45,9 @@ def tune(
     """
     from tunesmith.config.experiment import StudyConfig
     from tunesmith.config.loader import validate
-    from tunesmith.experiment.runtime import run_study
+    from tunesmith.experiment.kinds import run
+    from tunesmith.experiment.runtime import Prepared
+    from tunesmith.reports.summary import summarise
     from tunesmith.search.space import SearchSpace
 
     name = study_name or f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -103,5 +70,5 @@ def tune(
     }
     config = validate(StudyConfig, data, "tune()")
     search_space = space if isinstance(space, SearchSpace) else SearchSpace.from_config(space)
-    study = run_study(config, search_space, objective, on_event=on_event)
-    return _summarise(study, config.storage_url())
+    study = run(Prepared("objective", config, search_space, objective), on_event)
+    return summarise(study, config.storage_url())

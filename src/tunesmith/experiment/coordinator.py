@@ -27,6 +27,7 @@ from tunesmith.experiment.leases import (
 )
 from tunesmith.experiment.results import BadResult, to_values
 from tunesmith.runners.base import Outcome, Runner, TrialTask
+from tunesmith.storage.study import RUN_OVERRIDES
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class Coordinator:
         config: StudyConfig,
         on_event: OnEvent | None = None,
         owner: Owner | None = None,
+        fixed: bool = False,
+        seed_trials: bool = True,
     ) -> None:
         self.study = study
         self._space = space
@@ -80,6 +83,8 @@ class Coordinator:
         self._tally = _Tally()
         self._clock = _Clock()
         self._multi = len(config.all_directions) > 1
+        self._fixed = fixed  # run the queued runs only; never ask the sampler for new ones
+        self._seed_trials = seed_trials and config.seed is not None
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -136,7 +141,10 @@ class Coordinator:
         except BaseException:
             self._tell(trial, TrialState.FAIL, None)
             raise
-        seed = None if self._cfg.seed is None else self._cfg.seed + trial.number
+        params.update(trial.user_attrs.get(RUN_OVERRIDES) or {})  # a fixed run's own settings
+        seed = None
+        if self._seed_trials and self._cfg.seed is not None:
+            seed = self._cfg.seed + trial.number
         self._live[trial.number] = _Live(trial, now)
         self._runner.submit(TrialTask(trial.number, params, seed))
         self._emit("trial_started", trial=trial.number)
@@ -255,6 +263,8 @@ class Coordinator:
         if cfg.timeout is not None and self._clock.elapsed() >= cfg.timeout:
             return "timeout"
         trials = self.study.get_trials(deepcopy=False)
+        if self._fixed and not any(t.state == TrialState.WAITING for t in trials):
+            return "runs done"
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         if cfg.n_trials is not None and sum(t.state in counted for t in trials) >= cfg.n_trials:
             return "n_trials"

@@ -1,14 +1,15 @@
-"""Build the objective a study runs from an experiment config, validating it before any storage.
+"""The objective kinds whose run is one study: a Python function and a scikit-learn estimator.
 
-``OBJECTIVE_BUILDERS`` maps the name of an objective section of ``ExperimentConfig`` to a builder
-``(config) -> callable(params[, reporter])``. Adding an objective kind is one builder and one line.
+Each kind validates its section and builds the objective (``callable(params[, reporter])``)
+before any storage is opened. The fine-tuning kind lives in :mod:`tunesmith.experiment.finetune`;
+:mod:`tunesmith.experiment.kinds` registers them all.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -16,6 +17,8 @@ from typing import Any
 
 from tunesmith.config.experiment import ExperimentConfig, SklearnObjectiveConfig
 from tunesmith.errors import ConfigError
+from tunesmith.experiment.events import OnEvent
+from tunesmith.experiment.runtime import Prepared, run_study
 
 
 def resolve_reference(ref: str, field_name: str) -> Any:
@@ -130,29 +133,29 @@ def sklearn_objective(config: ExperimentConfig) -> Callable[..., Any]:
     )
 
 
-def finetune_objective(config: ExperimentConfig) -> Callable[..., Any]:
-    """One fine-tuning job per trial (see :mod:`tunesmith.experiment.pipeline`)."""
-    from tunesmith.experiment.pipeline import build_finetune_objective
+class StudyKind:
+    """An objective kind whose experiment is one study: build the objective, run the search."""
 
-    return build_finetune_objective(config)
+    def __init__(self, name: str, build: Callable[[ExperimentConfig], Callable[..., Any]]):
+        self.name = name
+        self._build = build
+
+    def prepare(self, config: ExperimentConfig) -> Prepared:
+        """Validate the space and the objective section; write nothing."""
+        from tunesmith.search.defaults import resolve_space
+        from tunesmith.search.space import SearchSpace
+
+        space = SearchSpace.from_config(resolve_space(config.space))
+        objective = self._build(config)
+        study = config.study
+        default_metric = getattr(objective, "default_metric", None)
+        if study.metric is None and default_metric is not None:
+            study = study.model_copy(update={"metric": default_metric})
+        return Prepared(self.name, study, space, objective, config)
+
+    def run(self, prepared: Prepared, on_event: OnEvent | None = None) -> Any:
+        return run_study(prepared.study, prepared.space, prepared.objective, on_event=on_event)
 
 
-OBJECTIVE_BUILDERS: Mapping[str, Callable[[ExperimentConfig], Callable[..., Any]]] = (
-    MappingProxyType(
-        {
-            "objective": python_objective,
-            "sklearn": sklearn_objective,
-            "finetune": finetune_objective,
-        }
-    )
-)
-
-
-def build_objective(config: ExperimentConfig) -> Callable[..., Any]:
-    """The objective for ``config``'s objective section (validated; nothing is written)."""
-    kind = config.objective_kind
-    if kind not in OBJECTIVE_BUILDERS:
-        raise ConfigError(
-            f"{kind}: no objective builder for this section; known: {', '.join(OBJECTIVE_BUILDERS)}"
-        )
-    return OBJECTIVE_BUILDERS[kind](config)
+PYTHON = StudyKind("objective", python_objective)
+SKLEARN = StudyKind("sklearn", sklearn_objective)

@@ -1,20 +1,37 @@
-"""Run a study: validate everything, then open the storage and hand over to the coordinator.
+"""Run a study: build its sampler, pruner and runner, open the storage, start the coordinator.
 
-Order matters: the sampler, the pruner, the runner (which checks that the objective can travel) and
-the objective are all built before :func:`open_study`, so a mistake leaves nothing on disk.
+Order matters: the sampler, the pruner and the runner (which checks that the objective can travel)
+are built before the study is opened, so a mistake leaves nothing on disk.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from tunesmith.config.experiment import ExperimentConfig, StudyConfig
+from tunesmith.config.experiment import StudyConfig
 from tunesmith.experiment.coordinator import Coordinator
 from tunesmith.experiment.events import OnEvent
+from tunesmith.experiment.fixed import FixedRun, queue_missing
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An experiment validated and built, with nothing written yet.
+
+    ``kind`` names its objective kind (:mod:`tunesmith.experiment.kinds`), which runs it;
+    ``config`` is the experiment config it came from (None for ``tunesmith.tune``).
+    """
+
+    kind: str
+    study: StudyConfig
+    space: Any
+    objective: Callable[..., Any]
+    config: Any = None
 
 
 def run_study(
@@ -24,12 +41,15 @@ def run_study(
     *,
     on_event: OnEvent | None = None,
     storage: Any = None,
+    runs: Sequence[FixedRun] | None = None,
 ) -> Any:
     """Run (or resume) the study ``config.name``; return the ``optuna.Study``.
 
     ``space`` is a :class:`~tunesmith.search.space.SearchSpace`; ``objective`` takes
     ``(params)`` or ``(params, reporter)``. ``storage`` may be a ready Optuna storage object
-    (in-memory studies); otherwise ``config.storage_url()`` is used.
+    (in-memory studies); otherwise ``config.storage_url()`` is used. With ``runs``, the study
+    runs exactly those configurations (the ones it does not hold yet are queued) and asks the
+    sampler for nothing else.
     """
     from tunesmith.runners import create_runner
     from tunesmith.search.pruners import create_pruner
@@ -46,50 +66,21 @@ def run_study(
         study = open_study(
             config.name, config.storage_url(), config.all_directions, sampler, pruner, storage
         )
-        coordinator = Coordinator(study, space, runner, config, on_event)
+        if runs is not None:
+            queue_missing(study, runs)
+        coordinator = Coordinator(
+            study,
+            space,
+            runner,
+            config,
+            on_event,
+            fixed=runs is not None,
+            # An objective that seeds itself (a fine-tuning job seeds from its config) gets no
+            # second seed from the study: one seed owner per trial.
+            seed_trials=not getattr(objective, "seeds_itself", False),
+        )
     except BaseException:
         runner.close()
         raise
     coordinator.run()
     return study
-
-
-def prepare_experiment(
-    config: ExperimentConfig,
-    build: Callable[[ExperimentConfig], Callable[..., Any]] | None = None,
-) -> tuple[StudyConfig, Any, Callable[..., Any]]:
-    """Validate an experiment fully (space, objective) without touching storage."""
-    from tunesmith.experiment.objectives import build_objective
-    from tunesmith.search.space import SearchSpace
-
-    if config.space == "default":
-        from tunesmith.experiment.pipeline import space_mapping
-
-        space = SearchSpace.from_config(space_mapping(config))
-    else:
-        space = SearchSpace.from_config(config.space)
-    objective = (build or build_objective)(config)
-    study = config.study
-    default_metric = getattr(objective, "default_metric", None)
-    if study.metric is None and default_metric is not None:
-        study = study.model_copy(update={"metric": default_metric})
-    return study, space, objective
-
-
-def run_experiment(
-    config: ExperimentConfig,
-    *,
-    build: Callable[[ExperimentConfig], Callable[..., Any]] | None = None,
-    on_event: OnEvent | None = None,
-) -> Any:
-    """Run an experiment config: ``build`` makes its objective (default: by objective section).
-
-    A fine-tuning experiment runs the whole pipeline: search, seed re-check, final test score,
-    best-model export and report (:func:`tunesmith.experiment.pipeline.run_finetune`).
-    """
-    if build is None and config.objective_kind == "finetune":
-        from tunesmith.experiment.pipeline import run_finetune
-
-        return run_finetune(config, on_event=on_event)
-    study_cfg, space, objective = prepare_experiment(config, build)
-    return run_study(study_cfg, space, objective, on_event=on_event)

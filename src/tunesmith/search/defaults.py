@@ -136,3 +136,17 @@ def recipes(model_kind: str) -> list[dict[str, Any]]:
     """The family's known-good recipes, most trusted first, as dotted-path overrides."""
     family = family_of(model_kind)
     return _bert_recipes() if family == "text" else _cnn_recipes()
+
+
+def resolve_space(space: Any, model_kind: str | None = None) -> Any:
+    """The space an experiment searches, ready for :meth:`SearchSpace.from_config`.
+
+    ``space`` is the experiment's ``space`` section: a space config (returned as it is) or
+    ``"default"``, which picks the default space of ``model_kind``'s family. Only a fine-tuning
+    experiment has a model, so only it can ask for the default.
+    """
+    if space != "default":
+        return space
+    if model_kind is None:
+        raise ConfigError("space: default needs a fine-tuning job (model, data, train)")
+    return default_space(model_kind)

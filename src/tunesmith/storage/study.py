@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.errors import ConfigError, TunesmithError
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SQLITE_TIMEOUT_S = 60.0
+RUN_OVERRIDES = "run_overrides"
+"""User attribute of a queued fixed run: settings outside the search space (seed, epochs)."""
 SCHEMA_RACE_RETRIES = 5
 
 
@@ -154,3 +156,35 @@ def delete_study(name: str, url: str) -> None:
     import optuna
 
     optuna.delete_study(study_name=name, storage=make_storage(url))
+
+
+def enqueue(
+    study: optuna.Study, params: Mapping[str, Any], user_attrs: Mapping[str, Any] | None = None
+) -> None:
+    """Queue a WAITING trial with these parameters (and user attributes)."""
+    study.enqueue_trial(dict(params), user_attrs=dict(user_attrs or {}), skip_if_exists=False)
+
+
+def add_finished_trial(
+    study: optuna.Study,
+    params: Mapping[str, Any],
+    distributions: Mapping[str, Any],
+    value: float,
+    user_attrs: Mapping[str, Any],
+) -> None:
+    """Add a COMPLETE trial (a warm-start copy); ValueError when it does not fit the study."""
+    import optuna
+
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=dict(params),
+            distributions=dict(distributions),
+            value=value,
+            user_attrs=dict(user_attrs),
+        )
+    )
+
+
+def current_trial(study: optuna.Study, trial: Any) -> Any:
+    """A live trial's record as stored now."""
+    return study._storage.get_trial(trial._trial_id)

@@ -3,7 +3,7 @@
 A trial writes its complete, re-runnable config to ``runs/<study>/trials/<number>/config.yaml``,
 trains with per-epoch reports to the pruner, and returns the best epoch's validation metrics (never
 the last epoch's). The test split is never read here: ``evaluate_test`` is only true in the final
-phase (:mod:`tunesmith.experiment.finish`).
+phase (:mod:`tunesmith.experiment.finetune.phases`).
 
 Objects of :class:`FinetuneObjective` travel to worker processes by value; the feature cache they
 create lives in the worker and keeps the frozen backbone's outputs between trials.
@@ -72,6 +72,8 @@ class FinetuneObjective:
     training the model again. ``train_on_validation``: in the final phase, train on train +
     validation for the given ``train.epochs`` (no early stopping) and keep the last epoch.
     """
+
+    seeds_itself = True  # the job seeds from its config's seed, in the worker that runs it
 
     base: dict[str, Any]
     metric: str

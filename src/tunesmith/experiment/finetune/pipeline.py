@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from tunesmith.errors import ConfigError
-from tunesmith.experiment.finetune import (
+from tunesmith.experiment.events import OnEvent
+from tunesmith.experiment.finetune.objective import (
     JOB_SECTIONS,
     FinetuneObjective,
     check_space_paths,
     validate_job,
 )
+from tunesmith.experiment.runtime import Prepared, run_study
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +44,14 @@ def job_base(config: Any) -> dict[str, Any]:
     return {k: v for k, v in dumped.items() if v is not None}
 
 
-def space_mapping(config: Any) -> Mapping[str, Any]:
-    """The experiment's space, or the model family's default space for ``space: default``."""
-    from tunesmith.search.defaults import default_space
-
-    if config.space == "default":
-        return default_space(config.model.kind)
-    return {name: spec.model_dump() for name, spec in config.space.root.items()}
-
-
-def build_finetune_objective(config: Any) -> FinetuneObjective:
-    """Validate the fine-tuning sections and the data; return the search objective."""
+def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
+    """Validate the fine-tuning sections, ``space``'s paths and the data; return the objective."""
     from tunesmith.engine.data.build import build_data
     from tunesmith.engine.job import model_preprocessing
     from tunesmith.engine.metrics import get_metric
-    from tunesmith.search.space import SearchSpace
 
     base = job_base(config)
     job = validate_job(base, "the base job")
-    space = SearchSpace.from_config(space_mapping(config))
     check_space_paths(base, space)
     metric = job.train.resolved_metric(job.data.task)
     wanted = "maximize" if get_metric(metric).greater_is_better else "minimize"
@@ -105,10 +96,10 @@ def _project(recipe: Mapping[str, Any], space: Any) -> dict[str, Any] | None:
 
 def warm_start(config: Any, space: Any, study: Any) -> int:
     """Enqueue recipes / copy an earlier study's trials, once per study; return how many."""
-    import optuna
+    from optuna.trial import TrialState
 
     from tunesmith.search.defaults import recipes
-    from tunesmith.storage.study import load_existing_study
+    from tunesmith.storage.study import add_finished_trial, enqueue, load_existing_study
 
     ws = config.warm_start
     if ws is None or study.user_attrs.get(WARM_STARTED):
@@ -121,22 +112,21 @@ def warm_start(config: Any, space: Any, study: Any) -> int:
             if projected is not None and projected not in seen:
                 seen.append(projected)
         for params in seen[: ws.max_recipes]:
-            study.enqueue_trial(params)
+            enqueue(study, params)
             added += 1
     if ws.study is not None:
         earlier = load_existing_study(ws.study, config.study.storage_url())
         dists = space.distributions()
-        for t in earlier.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        for t in earlier.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if not t.params or not set(t.params) <= set(dists) or t.value is None:
                 continue
             try:
-                study.add_trial(
-                    optuna.trial.create_trial(
-                        params=t.params,
-                        distributions={k: dists[k] for k in t.params},
-                        value=t.value,
-                        user_attrs={"warm_start_from": f"{ws.study}#{t.number}"},
-                    )
+                add_finished_trial(
+                    study,
+                    t.params,
+                    {k: dists[k] for k in t.params},
+                    t.value,
+                    {"warm_start_from": f"{ws.study}#{t.number}"},
                 )
                 added += 1
             except ValueError:
@@ -146,35 +136,39 @@ def warm_start(config: Any, space: Any, study: Any) -> int:
     return added
 
 
-def run_finetune(config: Any, *, on_event: Any = None, prepared: Any = None) -> Any:
-    """Run a whole fine-tuning experiment; return the search study (with its records set).
+class FinetuneKind:
+    """The fine-tuning experiment: a search, then the seed re-check, the final run and outputs."""
 
-    ``prepared`` is what :func:`~tunesmith.experiment.runtime.prepare_experiment` returned for
-    ``config``, when the caller already validated it.
-    """
-    import optuna
+    def prepare(self, config: Any) -> Prepared:
+        """Validate the job, the space (``space: default`` resolved) and the data; write nothing."""
+        from tunesmith.search.defaults import resolve_space
+        from tunesmith.search.space import SearchSpace
 
-    from tunesmith.experiment.finish import run_final, run_recheck, write_best_folder
-    from tunesmith.experiment.runtime import prepare_experiment, run_study
-    from tunesmith.storage.study import make_storage
+        space = SearchSpace.from_config(resolve_space(config.space, config.model.kind))
+        objective = build_finetune_objective(config, space)
+        study = config.study
+        if study.metric is None:
+            study = study.model_copy(update={"metric": objective.metric})
+        return Prepared("finetune", study, space, objective, config)
 
-    study_cfg, space, built = prepared or prepare_experiment(config, build_finetune_objective)
-    objective = cast(FinetuneObjective, built)
-    url = study_cfg.storage_url()
+    def run(self, prepared: Prepared, on_event: OnEvent | None = None) -> Any:
+        return run_finetune(prepared, on_event=on_event)
+
+
+def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
+    """Run a whole fine-tuning experiment; return the search study (with its records set)."""
+    from tunesmith.experiment.finetune.outputs import write_best_folder
+    from tunesmith.experiment.finetune.phases import run_final, run_recheck
+    from tunesmith.storage.study import open_study
+
+    config = prepared.config
+    study_cfg, space = prepared.study, prepared.space
+    objective = cast(FinetuneObjective, prepared.objective)
     run_dir = run_dir_of(config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    pre = optuna.create_study(
-        study_name=study_cfg.name,
-        storage=make_storage(url),
-        directions=cast(Any, study_cfg.all_directions),
-        load_if_exists=True,
-    )
+    pre = open_study(study_cfg.name, study_cfg.storage_url(), study_cfg.all_directions)
     warm_start(config, space, pre)
     study = run_study(study_cfg, space, objective, on_event=on_event)
-
-    def phase(cfg: Any, phase_space: Any, obj: Any) -> Any:
-        return run_study(cfg, phase_space, obj, on_event=on_event)
-
     base_seed = int(objective.base.get("seed", 0))
     winner = run_recheck(
         study,
@@ -184,7 +178,7 @@ def run_finetune(config: Any, *, on_event: Any = None, prepared: Any = None) -> 
         top_k=config.recheck.top_k,
         seeds=config.recheck.seeds,
         base_seed=base_seed,
-        run_study=phase,
+        on_event=on_event,
     )
     if winner is None:
         raise ConfigError(
@@ -198,8 +192,8 @@ def run_finetune(config: Any, *, on_event: Any = None, prepared: Any = None) -> 
         params=winner["params"],
         trial=winner["trial"],
         run_dir=run_dir,
-        run_study=phase,
         train_on_validation=config.final.train_on == "train+validation",
+        on_event=on_event,
     )
     write_best_folder(run_dir, study, record, objective.base)
     try:

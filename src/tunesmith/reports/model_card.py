@@ -1,0 +1,57 @@
+"""Model cards: a short Markdown description of an exported model and how it scored."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+def model_card(study_name: str, job: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
+    """A short Markdown model card: what was trained, on what, how it scored."""
+    model = job.get("model", {})
+    data = job.get("data", {})
+    train = job.get("train", {})
+    lines = [
+        f"# Model card: best of study `{study_name}`",
+        "",
+        f"- Base model: `{model.get('name')}` ({model.get('kind')})",
+        f"- Data: `{data.get('builtin') or data.get('train')}`, "
+        f"task {data.get('task', 'classification')}",
+        f"- Selection metric: {metrics['metric']} "
+        f"(validation, best epoch {metrics.get('best_epoch')})",
+        f"- Chosen from trial {metrics['best_trial']}; seeds checked: {metrics['seeds']}",
+        "",
+        "## Scores",
+        "",
+        "| split | " + " | ".join(sorted(metrics["test"] or metrics["validation"])) + " |",
+        "|---|" + "---|" * len(metrics["test"] or metrics["validation"]),
+    ]
+    for split in ("validation", "test"):
+        values = metrics[split] or {}
+        keys = sorted(metrics["test"] or metrics["validation"])
+        lines.append(f"| {split} | " + " | ".join(_fmt(values.get(k)) for k in keys) + " |")
+    if metrics.get("retrained_on_train_val"):
+        lines += [
+            "",
+            f"The final model was retrained on train + validation for {train.get('epochs')} "
+            "epochs (the winner's best epoch); its validation scores are the search run's.",
+        ]
+    lines += [
+        "",
+        "The test split was read once, after the search and the seed re-check chose the winner.",
+        "",
+        "## Training settings",
+        "",
+        "```json",
+        json.dumps(train, indent=2, default=str),
+        "```",
+        "",
+        "Load it with `tunesmith.load_model(path).predict(inputs)`.",
+    ]
+    return "\n".join(lines) + "\n"
