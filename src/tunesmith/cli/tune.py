@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from tunesmith.cli.progress import progress_display
     from tunesmith.config.experiment import load_experiment
     from tunesmith.errors import ConfigError
-    from tunesmith.experiment.kinds import prepare
+    from tunesmith.experiment.kinds import KINDS, prepare
     from tunesmith.experiment.kinds import run as run_prepared
     from tunesmith.reports.summary import summarise, write_summary
 
@@ -60,5 +60,5 @@ def run(args: argparse.Namespace) -> int:
     with progress_display(sys.stdout, enabled=not args.no_progress) as on_event:
         study = run_prepared(prepared, on_event)
     result = summarise(study, prepared.study.storage_url())
-    write_summary(result, sys.stdout, leaderboard=prepared.kind == "finetune")
+    write_summary(result, sys.stdout, leaderboard=KINDS[prepared.kind].leaderboard)
     return 0

@@ -263,8 +263,8 @@ class Coordinator:
         if cfg.timeout is not None and self._clock.elapsed() >= cfg.timeout:
             return "timeout"
         trials = self.study.get_trials(deepcopy=False)
-        if self._fixed and not any(t.state == TrialState.WAITING for t in trials):
-            return "runs done"
+        if self._fixed:  # given runs: no trial budget, target or patience applies
+            return None if any(t.state == TrialState.WAITING for t in trials) else "runs done"
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         if cfg.n_trials is not None and sum(t.state in counted for t in trials) >= cfg.n_trials:
             return "n_trials"

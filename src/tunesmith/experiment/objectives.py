@@ -136,6 +136,8 @@ def sklearn_objective(config: ExperimentConfig) -> Callable[..., Any]:
 class StudyKind:
     """An objective kind whose experiment is one study: build the objective, run the search."""
 
+    leaderboard = False  # the summary shows the best trial only
+
     def __init__(self, name: str, build: Callable[[ExperimentConfig], Callable[..., Any]]):
         self.name = name
         self._build = build

@@ -34,15 +34,13 @@ def _key(params: Mapping[str, Any]) -> str:
 
 
 def _phase_study_config(config: Any, name: str, metric: str) -> Any:
-    """The search's study settings for a phase study: no budget, sampler or pruner of its own."""
+    """The search's study settings for a phase study, without its timeout, sampler or pruner
+    (a study of fixed runs has no trial budget, target or patience)."""
     return config.model_copy(
         update={
             "name": name,
             "storage": config.storage_url(),
-            "n_trials": None,
             "timeout": None,
-            "target": None,
-            "patience": None,
             "metric": metric,
             "sampler": config.sampler.model_copy(update={"name": "random", "options": {}}),
             "pruner": config.pruner.model_copy(update={"name": "none", "options": {}}),

@@ -139,6 +139,8 @@ def warm_start(config: Any, space: Any, study: Any) -> int:
 class FinetuneKind:
     """The fine-tuning experiment: a search, then the seed re-check, the final run and outputs."""
 
+    leaderboard = True  # the summary shows the leaderboard, the re-check and the final scores
+
     def prepare(self, config: Any) -> Prepared:
         """Validate the job, the space (``space: default`` resolved) and the data; write nothing."""
         from tunesmith.search.defaults import resolve_space
