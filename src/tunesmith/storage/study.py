@@ -158,9 +158,11 @@ def load_existing_study(name: str, url: str) -> optuna.Study:
 
 
 def delete_study(name: str, url: str) -> None:
-    """Delete a study (tests and clean-up)."""
+    """Delete a study (tests and clean-up); a missing SQLite file is refused, not created."""
     import optuna
 
+    if not storage_exists(url):
+        raise TunesmithError(f"no study {name!r}: storage {redact(url)} does not exist")
     optuna.delete_study(study_name=name, storage=make_storage(url))
 
 
