@@ -18,6 +18,7 @@ from tunesmith.storage.internals import (
     GRID_ATTRS,
     clear_trial_cache,
     configure_grid,
+    grid_size,
     stored_trial,
     study_id,
     study_storage,
@@ -126,6 +127,8 @@ def test_grid_sampler_has_the_attributes_configure_grid_replaces():
     for name in GRID_ATTRS:
         assert hasattr(sampler, name), f"Optuna {VERSION}: GridSampler.{name} is gone"
     assert sampler._param_names == ["a"] and sampler._n_min_trials == len(sampler._all_grids) == 2
+    assert grid_size(sampler) == 2, f"Optuna {VERSION}: GridSampler._n_min_trials (grid_size)"
+    assert grid_size(optuna.samplers.RandomSampler()) is None
 
 
 def test_configured_grid_enumerates_exactly_the_given_points_then_stops(tmp_path):
@@ -145,7 +148,10 @@ def test_configured_grid_enumerates_exactly_the_given_points_then_stops(tmp_path
     study.optimize(objective, n_trials=10)
     assert seen == grids, f"Optuna {VERSION}: GridSampler no longer runs its _all_grids in order"
     assert sampler.is_exhausted(study)
-    assert [t.system_attrs["grid_id"] for t in study.trials] == [0, 1, 2]
+    assert [t.system_attrs["grid_id"] for t in study.trials] == [0, 1, 2], (
+        f"Optuna {VERSION}: the coordinator counts used points by the 'grid_id' system attribute"
+    )
+    assert grid_size(sampler) == 3
 
 
 def test_configure_grid_refuses_a_sampler_without_those_attributes():

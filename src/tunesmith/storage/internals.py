@@ -62,6 +62,15 @@ def stored_trial(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> Froz
     return study_storage(study).get_trial(trial_id(trial))
 
 
+def grid_size(sampler: Any) -> int | None:
+    """The number of points of a ``GridSampler`` (``None`` for any other sampler).
+
+    ``GridSampler.is_exhausted`` counts finished trials only; the coordinator also counts running
+    ones (each holds its ``grid_id`` system attribute) so as not to ask past the end of the grid.
+    """
+    return getattr(sampler, "_n_min_trials", None)
+
+
 def configure_grid(
     sampler: Any,
     search_space: Mapping[str, Sequence[Any]],
