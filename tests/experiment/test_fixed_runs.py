@@ -126,3 +126,20 @@ def test_objectives_that_seed_themselves_get_no_study_seed(tmp_path: Path) -> No
 
     assert draws(Draw(), 1, "a") == draws(Draw(), 2, "b")  # seeded by the study
     assert draws(SelfSeeded(), 1, "c") != draws(SelfSeeded(), 2, "d")  # left alone
+
+
+def test_an_abandoned_run_is_requeued_with_its_own_settings(tmp_path: Path) -> None:
+    """A fixed run whose coordinator died mid-trial runs again with its seed, exactly once."""
+    from tunesmith.storage.leases import Owner, ask_owned
+
+    cfg = _config(tmp_path)
+    study = open_study(cfg.name, cfg.storage_url(), ["maximize"])
+    queue_missing(study, RUNS[:1])
+    dead = Owner(pid=2**22 + 12345)  # no such process
+    trial = ask_owned(study, dead.attrs(0.0), 1.0)
+    SPACE.suggest(trial)  # the dead coordinator had started it
+    objective = Recorder()
+    study = run_study(cfg, SPACE, objective, runs=RUNS[:1])
+    assert objective.calls == [RUNS[0].settings]
+    states = sorted(t.state.name for t in study.trials)
+    assert states == ["COMPLETE", "FAIL"]

@@ -1,4 +1,4 @@
-"""open_study / load_existing_study on SQLite and PostgreSQL."""
+"""The study entry points (open, load, make_storage, enqueue, add, read): SQLite, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ import optuna
 import pytest
 
 from tunesmith.errors import ConfigError, TunesmithError
-from tunesmith.storage.study import delete_study, driver_url, load_existing_study, open_study
+from tunesmith.storage.study import (
+    add_finished_trial,
+    current_trial,
+    delete_study,
+    driver_url,
+    enqueue,
+    load_existing_study,
+    make_storage,
+    open_study,
+)
 
 PG_URLS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test")
 
@@ -34,6 +43,63 @@ def test_load_missing_creates_nothing(tmp_path):
     open_study("here", f"sqlite:///{tmp_path}/s.db", ["minimize"])
     with pytest.raises(TunesmithError, match="studies there: here"):
         load_existing_study("x", f"sqlite:///{tmp_path}/s.db")
+
+
+def test_every_writing_entry_point_makes_a_new_sqlite_folder(tmp_path):
+    storage = make_storage(f"sqlite:///{tmp_path}/a/b/s.db")
+    assert (tmp_path / "a" / "b" / "s.db").is_file()
+    assert storage.get_all_studies() == []
+
+    url = f"sqlite:///{tmp_path}/c/d/s.db"
+    enqueue(open_study("q", url, ["minimize"]), {"x": 1})
+    plain = optuna.load_study(study_name="q", storage=url)
+    assert [t.state for t in plain.trials] == [optuna.trial.TrialState.WAITING]
+
+    with pytest.raises(TunesmithError, match="does not exist"):
+        load_existing_study("q", f"sqlite:///{tmp_path}/e/s.db")
+    with pytest.raises(TunesmithError, match="does not exist"):
+        delete_study("q", f"sqlite:///{tmp_path}/e/s.db")
+    assert not (tmp_path / "e").exists()
+
+
+def test_enqueue_queues_params_and_attrs_even_when_already_queued():
+    study = open_study("q", "memory", ["minimize"])
+    enqueue(study, {"x": 0.5}, user_attrs={"from": "recipe"})
+    enqueue(study, {"x": 0.5})
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert [t.user_attrs for t in waiting] == [{"from": "recipe"}, {}]
+    trial = study.ask()
+    assert trial.suggest_float("x", 0, 1) == 0.5
+    assert trial.user_attrs == {"from": "recipe"}
+
+
+def test_add_finished_trial_adds_a_complete_trial_or_refuses_one_that_does_not_fit():
+    study = open_study("w", "memory", ["maximize"])
+    dists = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    add_finished_trial(study, {"x": 0.3}, dists, 0.9, {"warm_start_from": "old#4"})
+    (done,) = study.trials
+    assert done.state == optuna.trial.TrialState.COMPLETE
+    assert (done.params, done.value, done.user_attrs) == (
+        {"x": 0.3},
+        0.9,
+        {"warm_start_from": "old#4"},
+    )
+    with pytest.raises(ValueError):
+        add_finished_trial(study, {"x": 3.0}, dists, 0.5, {})
+    assert len(study.trials) == 1
+
+
+def test_current_trial_reads_what_is_stored_now(tmp_path):
+    study = open_study("c", f"sqlite:///{tmp_path}/s.db", ["minimize"])
+    study.ask()
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("lease_until", 5.0)
+    frozen = current_trial(study, trial)
+    assert frozen.number == 1 and frozen.state == optuna.trial.TrialState.RUNNING
+    assert frozen.user_attrs == {"lease_until": 5.0} and set(frozen.params) == {"x"}
+    study.tell(trial, 1.0)
+    assert current_trial(study, trial).state == optuna.trial.TrialState.COMPLETE
 
 
 def _postgres_url() -> str:

@@ -17,7 +17,10 @@ from typing import Any
 from tunesmith.config.experiment import StudyConfig
 from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
-from tunesmith.experiment.leases import (
+from tunesmith.experiment.results import BadResult, to_values
+from tunesmith.runners.base import Outcome, Runner, TrialTask
+from tunesmith.storage.internals import grid_size
+from tunesmith.storage.leases import (
     FAIL_REASON,
     LEASE,
     Owner,
@@ -25,9 +28,7 @@ from tunesmith.experiment.leases import (
     fail_and_requeue,
     reconcile,
 )
-from tunesmith.experiment.results import BadResult, to_values
-from tunesmith.runners.base import Outcome, Runner, TrialTask
-from tunesmith.storage.study import RUN_OVERRIDES
+from tunesmith.storage.study import RUN_OVERRIDES, current_trial
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ class Coordinator:
         for number in list(self._live):
             live = self._live.pop(number)
             try:
-                frozen = self.study._storage.get_trial(live.trial._trial_id)
+                frozen = current_trial(self.study, live.trial)
                 fail_and_requeue(self.study, frozen, reason)
             except Exception as exc:  # clean-up must not hide the original error
                 log.warning("could not mark trial %d failed: %s", number, exc)
@@ -275,8 +276,8 @@ class Coordinator:
         return None
 
     def _grid_exhausted(self, trials: list[Any]) -> bool:
-        total = getattr(self.study.sampler, "_n_min_trials", None)
-        if total is None or not hasattr(self.study.sampler, "is_exhausted"):
+        total = grid_size(self.study.sampler)
+        if total is None:
             return False
         from optuna.trial import TrialState
 

@@ -248,16 +248,13 @@ def ConditionalGridSampler(space: SearchSpace, seed: int | None = None) -> BaseS
     """
     import numpy as np
 
+    from tunesmith.storage.internals import configure_grid
+
     base = _grid_base()
     points = space.grid_points()
     names = sorted(n for n, s in space.specs.items() if not isinstance(s, FixedParam))
     sampler = base({}, seed=seed)  # the product of nothing: one empty point, replaced below
-    # GridSampler keeps these three and the per-trial "grid_id" system attribute; replacing them
-    # keeps its bookkeeping (unvisited ids, stop when exhausted, parallel safety) unchanged.
-    sampler._search_space = {n: space.grid_values(n) for n in names}
-    sampler._param_names = names
     grids = [tuple(p.get(n) for n in names) for p in points]
     np.random.RandomState(seed or 0).shuffle(grids)  # type: ignore[arg-type]
-    sampler._all_grids = grids
-    sampler._n_min_trials = len(grids)
+    configure_grid(sampler, {n: space.grid_values(n) for n in names}, grids)
     return sampler  # type: ignore[no-any-return]

@@ -1,8 +1,10 @@
-"""Create, resume and read Optuna studies.
+"""Create, resume, read and add to Optuna studies: the only way into a study.
 
 A study written here is a plain Optuna study: ``optuna.load_study(study_name=..., storage=url)``
 opens it, and so does ``optuna-dashboard``. Only the coordinator calls :func:`open_study`; the
-read-only helpers serve ``tunesmith trials`` / ``tunesmith best`` and reports.
+read-only helpers serve ``tunesmith trials`` / ``tunesmith best`` and reports. Every URL goes
+through :func:`make_storage`, which creates a SQLite file's folder; :func:`load_existing_study`
+checks first that the file exists, so reading never creates anything.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.errors import ConfigError, TunesmithError
+from tunesmith.storage.internals import stored_trial
 from tunesmith.storage.urls import is_memory, prepare_storage_url, redact, storage_exists
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.trial import FrozenTrial
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +54,13 @@ def driver_url(url: str) -> str:
 
 
 def make_storage(url: str) -> Any:
-    """An Optuna storage object for ``url`` (in-memory, or an RDB storage with sane timeouts)."""
+    """An Optuna storage object for ``url`` (in-memory, or an RDB storage with sane timeouts).
+
+    Creates the folder of a SQLite file first (opening the file creates it).
+    """
     import optuna
 
-    url = driver_url(url)
+    url = driver_url(prepare_storage_url(url))
     if is_memory(url):
         return optuna.storages.InMemoryStorage()
     kwargs: dict[str, Any] = {}
@@ -100,7 +108,7 @@ def open_study(
     import optuna
 
     if storage is None:
-        storage = make_storage(prepare_storage_url(url))
+        storage = make_storage(url)
     wanted = [d.lower() for d in directions]
     try:
         study_id = storage.get_study_id_from_name(name)
@@ -152,27 +160,36 @@ def load_existing_study(name: str, url: str) -> optuna.Study:
 
 
 def delete_study(name: str, url: str) -> None:
-    """Delete a study (tests and clean-up)."""
+    """Delete a study (tests and clean-up); a missing SQLite file is refused, not created."""
     import optuna
 
+    if not storage_exists(url):
+        raise TunesmithError(f"no study {name!r}: storage {redact(url)} does not exist")
     optuna.delete_study(study_name=name, storage=make_storage(url))
 
 
 def enqueue(
     study: optuna.Study, params: Mapping[str, Any], user_attrs: Mapping[str, Any] | None = None
 ) -> None:
-    """Queue a WAITING trial with these parameters (and user attributes)."""
-    study.enqueue_trial(dict(params), user_attrs=dict(user_attrs or {}), skip_if_exists=False)
+    """Queue a WAITING trial with ``params`` (even when the same params are queued already)."""
+    study.enqueue_trial(
+        dict(params),
+        user_attrs=dict(user_attrs) if user_attrs is not None else None,
+        skip_if_exists=False,
+    )
 
 
 def add_finished_trial(
     study: optuna.Study,
     params: Mapping[str, Any],
-    distributions: Mapping[str, Any],
+    distributions: Mapping[str, BaseDistribution],
     value: float,
-    user_attrs: Mapping[str, Any],
+    user_attrs: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add a COMPLETE trial (a warm-start copy); ValueError when it does not fit the study."""
+    """Add a COMPLETE trial with ``value`` (a warm-start copy of another study's trial).
+
+    Raises ``ValueError`` when a value does not fit its distribution (the trial is not added).
+    """
     import optuna
 
     study.add_trial(
@@ -180,11 +197,11 @@ def add_finished_trial(
             params=dict(params),
             distributions=dict(distributions),
             value=value,
-            user_attrs=dict(user_attrs),
+            user_attrs=dict(user_attrs) if user_attrs is not None else None,
         )
     )
 
 
-def current_trial(study: optuna.Study, trial: Any) -> Any:
-    """A live trial's record as stored now."""
-    return study._storage.get_trial(trial._trial_id)
+def current_trial(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
+    """A live trial's record as stored now (state, values, attributes written so far)."""
+    return stored_trial(study, trial)

@@ -17,6 +17,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunesmith.storage.internals import clear_trial_cache, study_id, study_storage, trial_id
+from tunesmith.storage.study import RUN_OVERRIDES, enqueue
+
 log = logging.getLogger(__name__)
 
 OWNER = "owner"
@@ -67,21 +70,22 @@ def ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import FrozenTrial, TrialState
 
-    storage = study._storage  # Optuna's public ask() has no way to attach attributes atomically
+    storage = study_storage(study)  # public ask() cannot attach attributes atomically
     attrs = {OWNER: owner, LEASE: lease_until}
-    study._thread_local.cached_all_trials = None
-    waiting = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,))
+    clear_trial_cache(study)
+    waiting = storage.get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,))
     for candidate in waiting:
+        tid = trial_id(candidate)
         try:
             for key, value in attrs.items():
-                storage.set_trial_user_attr(candidate._trial_id, key, value)
-            if not storage.set_trial_state_values(candidate._trial_id, state=TrialState.RUNNING):
+                storage.set_trial_user_attr(tid, key, value)
+            if not storage.set_trial_state_values(tid, state=TrialState.RUNNING):
                 continue
         except UpdateFinishedTrialError:  # another coordinator ran it meanwhile
             continue
         for key, value in attrs.items():
-            storage.set_trial_user_attr(candidate._trial_id, key, value)
-        return optuna.Trial(study, candidate._trial_id)
+            storage.set_trial_user_attr(tid, key, value)
+        return optuna.Trial(study, tid)
     template = FrozenTrial(
         number=-1,
         state=TrialState.RUNNING,
@@ -95,7 +99,7 @@ def ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
         intermediate_values={},
         trial_id=-1,
     )
-    return optuna.Trial(study, storage.create_new_trial(study._study_id, template_trial=template))
+    return optuna.Trial(study, storage.create_new_trial(study_id(study), template_trial=template))
 
 
 def stale_reason(trial: Any, me: Owner, now: float) -> str | None:
@@ -125,15 +129,19 @@ def fail_and_requeue(study: Any, trial: Any, reason: str) -> bool:
     already was a re-run or was re-queued. Returns whether it was queued again."""
     from optuna.trial import TrialState
 
-    storage = study._storage  # Optuna offers no public writer for another process's trial
+    storage = study_storage(study)  # Optuna offers no public writer for another process's trial
+    tid = trial_id(trial)
     requeue = bool(trial.params) and not (
         REQUEUED_FROM in trial.user_attrs or REQUEUED in trial.user_attrs
     )
-    storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)
-    storage.set_trial_user_attr(trial._trial_id, REQUEUED, requeue)
-    storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    storage.set_trial_user_attr(tid, FAIL_REASON, reason)
+    storage.set_trial_user_attr(tid, REQUEUED, requeue)
+    storage.set_trial_state_values(tid, TrialState.FAIL)
     if requeue:
-        study.enqueue_trial(dict(trial.params), user_attrs={REQUEUED_FROM: trial.number})
+        attrs: dict[str, Any] = {REQUEUED_FROM: trial.number}
+        if RUN_OVERRIDES in trial.user_attrs:  # a fixed run keeps its own seed / epochs
+            attrs[RUN_OVERRIDES] = trial.user_attrs[RUN_OVERRIDES]
+        enqueue(study, trial.params, user_attrs=attrs)
     return requeue
 
 

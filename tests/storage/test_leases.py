@@ -9,7 +9,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from tunesmith.experiment.leases import LEASE, OWNER, Owner, reconcile, stale_reason
+from tunesmith.storage.leases import LEASE, OWNER, Owner, reconcile, stale_reason
 
 
 def _dead_pid() -> int:
@@ -95,7 +95,7 @@ def _storage_snapshots(study, monkeypatch):
 
 def test_ask_owned_never_leaves_a_running_trial_without_owner(tmp_path, monkeypatch):
     """A process killed at any storage write of ask_owned leaves no unowned RUNNING trial."""
-    from tunesmith.experiment.leases import ask_owned
+    from tunesmith.storage.leases import ask_owned
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/s.db")
     study.enqueue_trial({"x": 0.25})
