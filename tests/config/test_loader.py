@@ -350,7 +350,7 @@ def test_unknown_keys_did_you_mean_nested(text, expected):
 
 def test_value_errors_name_file_line_path_rule_value():
     msg = check("train:\n  epochs: 2\n  optimizer:\n    lr: -0.1\n")
-    assert msg == "exp.yaml:4: train.optimizer.lr: Input should be greater than 0, got -0.1"
+    assert msg == "exp.yaml:4: train.optimizer.lr: must be > 0, got -0.1"
     msg = check("train:\n  epochs: yes\n")
     assert msg.startswith("exp.yaml:2: train.epochs: ") and "got 'yes'" in msg
     msg = check("space:\n  p: {type: int, low: 1.5, high: 3}\n")

@@ -12,7 +12,6 @@ from tunesmith.config.train import (
     SCHEDULE_NAMES,
     STRATEGY_NAMES,
     TrainConfig,
-    lookup,
 )
 from tunesmith.errors import ConfigError
 
@@ -78,11 +77,6 @@ def test_task_checks():
         TrainConfig.model_validate({"loss": {"name": "mse"}, "metric": "accuracy"}).check_task(
             "regression"
         )
-
-
-def test_lookup_lists_known_names():
-    with pytest.raises(ConfigError, match=r"train.optimizer.name must be one of a, b; got 'c'"):
-        lookup({"a": 1, "b": 2}, "c", "train.optimizer.name")
 
 
 def test_registries_match_config_literals():

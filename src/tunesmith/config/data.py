@@ -8,14 +8,19 @@ installed package instead of files. A split not given as a file is carved out of
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
-from tunesmith.config.base import Frozen
+from tunesmith.config.base import Frozen, PositiveFloat
 
-DATA_FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "image_folder", "npz", "builtin")
-BUILTIN_DATASETS = ("rotten_tomatoes", "digits", "mnist")
+DataFormat = Literal["auto", "csv", "tsv", "jsonl", "parquet", "image_folder", "npz", "builtin"]
+BuiltinDataset = Literal["rotten_tomatoes", "digits", "mnist"]
+
+#: ``data.format`` values; the engine's reader registry holds all but ``auto`` and ``builtin``.
+DATA_FORMATS: tuple[str, ...] = get_args(DataFormat)
+#: ``data.builtin`` values, the keys of the engine's builtin-dataset registry.
+BUILTIN_DATASETS: tuple[str, ...] = get_args(BuiltinDataset)
 
 _EXTENSIONS = {
     ".csv": "csv",
@@ -77,25 +82,17 @@ class ImageConfig(Frozen):
 
     normalize: Literal["minus_one_one", "mean_std"] = "minus_one_one"
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    std: tuple[PositiveFloat, PositiveFloat, PositiveFloat] = (0.229, 0.224, 0.225)
     max_image_pixels: int | None = Field(
         default=None, ge=1, description="refuse larger images (None: Pillow's MAX_IMAGE_PIXELS)"
     )
-
-    @model_validator(mode="after")
-    def _check_std(self) -> ImageConfig:
-        if any(s <= 0 for s in self.std):
-            raise ValueError(f"data.image.std values must be > 0, got {list(self.std)}")
-        return self
 
 
 class DataConfig(Frozen):
     """``data:`` section of a fine-tuning config."""
 
-    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "image_folder", "npz", "builtin"] = (
-        "auto"
-    )
-    builtin: Literal["rotten_tomatoes", "digits", "mnist"] | None = None
+    format: DataFormat = "auto"
+    builtin: BuiltinDataset | None = None
     train: str | None = None
     validation: str | None = None
     test: str | None = None

@@ -24,8 +24,6 @@ from tunesmith.config.search import PrunerConfig, SamplerConfig, SpaceConfig
 from tunesmith.config.train import TrainConfig
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}$")
-DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
-RUNNERS = ("local", "inprocess", "ray")
 OBJECTIVE_SECTIONS: tuple[str, ...] = ("objective", "sklearn", "finetune")
 # The fine-tuning objective has no section of its own: the job's own sections (model, data,
 # train, seed) sit at the top level, so trial parameters are dotted paths like train.optimizer.lr.

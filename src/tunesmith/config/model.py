@@ -8,14 +8,17 @@ number of classes, or 1 for regression). ``num_labels``, when given, is checked 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
 from tunesmith.config.base import Frozen
 
-MODEL_KINDS = ("hf_text", "efficientnet", "torchvision", "timm", "custom")
-POOLINGS = ("auto", "mean", "cls", "pooler")
+ModelKind = Literal["hf_text", "efficientnet", "torchvision", "timm", "custom"]
+Pooling = Literal["auto", "mean", "cls", "pooler"]
+
+#: ``model.kind`` values, the keys of the engine's model registry (a test keeps them in sync).
+MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _ATTR_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_0-9][\w]*)*$")
@@ -26,7 +29,7 @@ DEFAULT_NAMES = {"hf_text": "packaged:minilm", "efficientnet": "efficientnet-lit
 class ModelConfig(Frozen):
     """``model:`` section of a fine-tuning config."""
 
-    kind: Literal["hf_text", "efficientnet", "torchvision", "timm", "custom"] = "hf_text"
+    kind: ModelKind = "hf_text"
     name: str | None = Field(
         default=None,
         description="hf_text: hub id, local folder or 'packaged:minilm'; efficientnet: "
@@ -38,7 +41,7 @@ class ModelConfig(Frozen):
         description="efficientnet: a local state-dict file instead of the packaged one",
     )
     max_length: int = Field(default=128, ge=8, le=8192)
-    pooling: Literal["auto", "mean", "cls", "pooler"] = "auto"
+    pooling: Pooling = "auto"
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     image_size: int = Field(default=64, ge=16, le=1024)
     factory: str | None = Field(default=None, description="custom: 'package.module:function'")

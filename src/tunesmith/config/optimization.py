@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import field_validator, model_validator
+from pydantic import model_validator
 
-from tunesmith.config.base import Frozen
+from tunesmith.config.base import (
+    FactorUpToOne,
+    FractionBelowOne,
+    Frozen,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 
 OptimizerName = Literal["sgd", "adagrad", "rmsprop", "adam", "adamw"]
 ScheduleName = Literal["constant", "step", "exponential", "cosine", "linear"]
@@ -29,48 +37,13 @@ class OptimizerConfig(Frozen):
     """
 
     name: OptimizerName = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.0
+    lr: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.0
+    momentum: FractionBelowOne = 0.0
     nesterov: bool = False
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    layer_decay: float = 1.0
-
-    @field_validator("lr", "eps")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if not v > 0:
-            raise ValueError("must be > 0")
-        return v
-
-    @field_validator("weight_decay")
-    @classmethod
-    def _non_negative(cls, v: float) -> float:
-        if not v >= 0:
-            raise ValueError("must be >= 0")
-        return v
-
-    @field_validator("momentum")
-    @classmethod
-    def _momentum(cls, v: float) -> float:
-        if not 0 <= v < 1:
-            raise ValueError("must be in [0, 1)")
-        return v
-
-    @field_validator("betas")
-    @classmethod
-    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not all(0 <= b < 1 for b in v):
-            raise ValueError("each beta must be in [0, 1)")
-        return v
-
-    @field_validator("layer_decay")
-    @classmethod
-    def _layer_decay(cls, v: float) -> float:
-        if not 0 < v <= 1:
-            raise ValueError("must be in (0, 1]")
-        return v
+    betas: tuple[FractionBelowOne, FractionBelowOne] = (0.9, 0.999)
+    eps: PositiveFloat = 1e-8
+    layer_decay: FactorUpToOne = 1.0
 
     @model_validator(mode="after")
     def _nesterov(self) -> OptimizerConfig:
@@ -92,47 +65,12 @@ class ScheduleConfig(Frozen):
     """
 
     name: ScheduleName = "constant"
-    warmup_steps: int = 0
-    warmup_ratio: float | None = None
-    step_size: int = 1000
-    gamma: float = 0.1
-    decay_rate: float = 0.0
-    lr_min: float = 0.0
-
-    @field_validator("warmup_steps")
-    @classmethod
-    def _warmup_steps(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError("must be >= 0")
-        return v
-
-    @field_validator("warmup_ratio")
-    @classmethod
-    def _warmup_ratio(cls, v: float | None) -> float | None:
-        if v is not None and not 0 <= v < 1:
-            raise ValueError("must be in [0, 1)")
-        return v
-
-    @field_validator("step_size")
-    @classmethod
-    def _step_size(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be >= 1")
-        return v
-
-    @field_validator("gamma")
-    @classmethod
-    def _gamma(cls, v: float) -> float:
-        if not 0 < v <= 1:
-            raise ValueError("must be in (0, 1]")
-        return v
-
-    @field_validator("decay_rate", "lr_min")
-    @classmethod
-    def _non_negative(cls, v: float) -> float:
-        if not v >= 0:
-            raise ValueError("must be >= 0")
-        return v
+    warmup_steps: NonNegativeInt = 0
+    warmup_ratio: FractionBelowOne | None = None
+    step_size: PositiveInt = 1000
+    gamma: FactorUpToOne = 0.1
+    decay_rate: NonNegativeFloat = 0.0
+    lr_min: NonNegativeFloat = 0.0
 
     @model_validator(mode="after")
     def _one_warmup(self) -> ScheduleConfig:

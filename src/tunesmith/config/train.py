@@ -33,11 +33,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal, TypeVar, get_args
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from tunesmith.config.base import Frozen
+from tunesmith.config.base import (
+    FractionBelowOne,
+    Frozen,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 from tunesmith.config.optimization import (  # noqa: F401  (re-exported: one import for a trial's knobs)
     OPTIMIZER_NAMES,
     SCHEDULE_NAMES,
@@ -75,17 +82,6 @@ CLASSIFICATION_LOSSES = ("cross_entropy", "focal")
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
-V = TypeVar("V")
-
-
-def lookup(registry: Mapping[str, V], name: str, field: str) -> V:
-    """``registry[name]``, or a :class:`ConfigError` naming the field and the known names."""
-    try:
-        return registry[name]
-    except KeyError:
-        known = ", ".join(sorted(registry))
-        raise ConfigError(f"{field} must be one of {known}; got {name!r}") from None
-
 
 class LossConfig(Frozen):
     """``label_smoothing`` is for cross_entropy; ``class_weights`` for cross_entropy and focal
@@ -94,31 +90,17 @@ class LossConfig(Frozen):
     class); ``delta`` for huber."""
 
     name: LossName = "cross_entropy"
-    label_smoothing: float = 0.0
+    label_smoothing: FractionBelowOne = 0.0
     class_weights: Literal["balanced"] | list[float] | None = None
-    gamma: float = 2.0
+    gamma: NonNegativeFloat = 2.0
     alpha: float | list[float] | None = None
-    delta: float = 1.0
-
-    @field_validator("label_smoothing")
-    @classmethod
-    def _smoothing(cls, v: float) -> float:
-        if not 0 <= v < 1:
-            raise ValueError("must be in [0, 1)")
-        return v
+    delta: PositiveFloat = 1.0
 
     @field_validator("class_weights")
     @classmethod
     def _weights(cls, v: object) -> object:
         if isinstance(v, list) and (not v or any(w <= 0 for w in v)):
             raise ValueError("must be 'balanced' or a non-empty list of weights > 0")
-        return v
-
-    @field_validator("gamma")
-    @classmethod
-    def _gamma(cls, v: float) -> float:
-        if not v >= 0:
-            raise ValueError("must be >= 0")
         return v
 
     @field_validator("alpha")
@@ -129,13 +111,6 @@ class LossConfig(Frozen):
             raise ValueError("must be a float in [0, 1] or a non-empty list")
         if any(not 0 <= a <= 1 for a in values):
             raise ValueError("each alpha must be in [0, 1]")
-        return v
-
-    @field_validator("delta")
-    @classmethod
-    def _delta(cls, v: float) -> float:
-        if not v > 0:
-            raise ValueError("must be > 0")
         return v
 
     @model_validator(mode="after")
@@ -151,16 +126,9 @@ class RegularizationConfig(Frozen):
     """Explicit penalties added to the loss: ``l1 * sum|w|``, ``l2/2 * sum w^2`` over trainable
     weights, and ``l2_sp/2 * sum (w - w0)^2`` over backbone weights (w0 = pretrained)."""
 
-    l1: float = 0.0
-    l2: float = 0.0
-    l2_sp: float = 0.0
-
-    @field_validator("l1", "l2", "l2_sp")
-    @classmethod
-    def _non_negative(cls, v: float) -> float:
-        if not v >= 0:
-            raise ValueError("must be >= 0")
-        return v
+    l1: NonNegativeFloat = 0.0
+    l2: NonNegativeFloat = 0.0
+    l2_sp: NonNegativeFloat = 0.0
 
 
 class FreezingConfig(Frozen):
@@ -169,86 +137,37 @@ class FreezingConfig(Frozen):
     every ``unfreeze_every`` epochs, the LR scaled by ``stage_lr_factor ** stage`` when given."""
 
     strategy: StrategyName = "full"
-    k: int = 1
-    unfreeze_every: int = 1
-    stage_lr_factor: float | None = None
+    k: NonNegativeInt = 1
+    unfreeze_every: PositiveInt = 1
+    stage_lr_factor: PositiveFloat | None = None
     freeze_bn: bool = False
-
-    @field_validator("k")
-    @classmethod
-    def _k(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError("must be >= 0")
-        return v
-
-    @field_validator("unfreeze_every")
-    @classmethod
-    def _every(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be >= 1")
-        return v
-
-    @field_validator("stage_lr_factor")
-    @classmethod
-    def _factor(cls, v: float | None) -> float | None:
-        if v is not None and not v > 0:
-            raise ValueError("must be > 0")
-        return v
 
 
 class EarlyStoppingConfig(Frozen):
     """Stop after ``patience`` evaluations without an improvement larger than ``min_delta``."""
 
-    patience: int | None = None
-    min_delta: float = 0.0
-
-    @field_validator("patience")
-    @classmethod
-    def _patience(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise ValueError("must be >= 1 or null (off)")
-        return v
-
-    @field_validator("min_delta")
-    @classmethod
-    def _delta(cls, v: float) -> float:
-        if not v >= 0:
-            raise ValueError("must be >= 0")
-        return v
+    patience: PositiveInt | None = None
+    min_delta: NonNegativeFloat = 0.0
 
 
 class TrainConfig(Frozen):
     """How one trial trains; see the module docstring for the YAML shape."""
 
-    epochs: int = 3
-    batch_size: int = 32
+    epochs: PositiveInt = 3
+    batch_size: PositiveInt = 32
     group_by_length: bool = False
-    grad_accum_steps: int = 1
-    eval_every_steps: int | None = None
+    grad_accum_steps: PositiveInt = 1
+    eval_every_steps: PositiveInt | None = None
     metric: str | None = None
     precision: Precision = "auto"
     device: str = "auto"
-    max_grad_norm: float | None = None
+    max_grad_norm: PositiveFloat | None = None
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
     freezing: FreezingConfig = Field(default_factory=FreezingConfig)
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
-
-    @field_validator("epochs", "batch_size", "grad_accum_steps")
-    @classmethod
-    def _at_least_one(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be >= 1")
-        return v
-
-    @field_validator("eval_every_steps")
-    @classmethod
-    def _eval_every(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise ValueError("must be >= 1 or null (once per epoch)")
-        return v
 
     @field_validator("metric")
     @classmethod
@@ -262,13 +181,6 @@ class TrainConfig(Frozen):
     def _device(cls, v: str) -> str:
         if not _DEVICE_RE.match(v):
             raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
-        return v
-
-    @field_validator("max_grad_norm")
-    @classmethod
-    def _clip(cls, v: float | None) -> float | None:
-        if v is not None and not v > 0:
-            raise ValueError("must be > 0 or null (no clipping)")
         return v
 
     @model_validator(mode="after")

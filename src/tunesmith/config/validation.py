@@ -2,21 +2,39 @@
 
 Each line names the file (and line, when the YAML said where), the dotted key path, the rule and
 the value; an unknown key gets a did-you-mean from the model's fields, through nested models,
-Optional and tagged unions.
+Optional and tagged unions. A range declared on a field (``Field(gt=0)``, ``Field(ge=0, lt=1)``,
+the aliases of :mod:`tunesmith.config.base`) reads ``train.optimizer.lr: must be > 0, got -0.1``
+or ``must be in [0, 1), got 1.5``: both bounds are shown when the field declares both.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from tunesmith.errors import ConfigError
 
-if TYPE_CHECKING:
-    from tunesmith.config.loader import LoadedYaml
+#: pydantic's range error types -> the bound's key in the error context.
+_RANGE_ERRORS = {
+    "greater_than": "gt",
+    "greater_than_equal": "ge",
+    "less_than": "lt",
+    "less_than_equal": "le",
+}
 
 
-def format_validation_error(exc: Any, source: str, loaded: LoadedYaml | None = None) -> ConfigError:
+class KeyLines(Protocol):
+    """Where each key path of a document is written (:class:`tunesmith.config.loader.LoadedYaml`).
+
+    A protocol, not an import of the loader, so that this module and the loader (which
+    re-exports :func:`validate`) do not import each other.
+    """
+
+    def line_of(self, path: Iterable[Any]) -> int | None: ...
+
+
+def format_validation_error(exc: Any, source: str, loaded: KeyLines | None = None) -> ConfigError:
     """Turn a pydantic ``ValidationError`` into one :class:`ConfigError` naming each field."""
     model = getattr(exc, "_tunesmith_model", None)
     lines = []
@@ -36,6 +54,9 @@ def format_validation_error(exc: Any, source: str, loaded: LoadedYaml | None = N
             lines.append(f"{where}: {path}: required key is missing")
         elif err.get("type") == "value_error" and ("got " in msg or isinstance(value, dict)):
             lines.append(f"{where}: {path}: {msg}")  # the rule's own message shows the values
+        elif err.get("type") in _RANGE_ERRORS:
+            rule = _range_rule(err, raw_loc, model)
+            lines.append(f"{where}: {path}: {rule}, got {short_repr(value)}")
         else:
             lines.append(f"{where}: {path}: {msg}, got {short_repr(value)}")
     return ConfigError("\n".join(lines))
@@ -117,7 +138,84 @@ def _did_you_mean(key: str, candidates: list[Any]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
 
 
-def validate(model: Any, data: Any, source: str, loaded: LoadedYaml | None = None) -> Any:
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _bounds_in(annotation: Any, metadata: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    """Every set of range bounds declared in ``annotation`` (and a field's own ``metadata``)."""
+    import typing
+
+    def bounds(items: Iterable[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for item in items:
+            for extra in getattr(item, "metadata", None) or [item]:  # a FieldInfo holds several
+                for key in ("gt", "ge", "lt", "le"):
+                    if getattr(extra, key, None) is not None:
+                        out[key] = getattr(extra, key)
+        return out
+
+    found = [b for b in [bounds(metadata)] if b]
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *extras = typing.get_args(annotation)
+        found += [b for b in [bounds(extras)] if b]
+        return found + _bounds_in(base)
+    for arg in typing.get_args(annotation):
+        found += _bounds_in(arg)
+    return found
+
+
+def _range_rule(err: Any, raw_loc: list[str], model: Any) -> str:
+    """``must be > 0`` / ``must be in [0, 1)`` (``or null`` when null is allowed there)."""
+    ctx = err.get("ctx") or {}
+    key = _RANGE_ERRORS[str(err.get("type"))]
+    failed = {key: ctx.get(key)}
+    candidates: list[dict[str, Any]] = []
+    nullable = False
+    if model is not None and raw_loc:
+        # The field itself, or (for an item of a list or tuple) the field holding it.
+        for depth in (1, 2):
+            if len(raw_loc) < depth:
+                break
+            name = raw_loc[-depth]
+            _, models = _walk(raw_loc[:-depth], model)
+            infos = [m.model_fields[name] for m in models if name in m.model_fields]
+            if infos:
+                for info in infos:
+                    candidates += _bounds_in(info.annotation, info.metadata)
+                    nullable = nullable or (depth == 1 and type(None) in _flat(info.annotation))
+                break
+    matching = [b for b in candidates if b.get(key) == failed[key]]
+    chosen = matching[0] if matching and all(b == matching[0] for b in matching) else failed
+    low = ("(", chosen["gt"]) if "gt" in chosen else ("[", chosen["ge"]) if "ge" in chosen else None
+    high = (
+        (chosen["lt"], ")") if "lt" in chosen else (chosen["le"], "]") if "le" in chosen else None
+    )
+    if low and high:
+        rule = f"must be in {low[0]}{_number(low[1])}, {_number(high[0])}{high[1]}"
+    else:
+        op = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+        bound = next(k for k in ("gt", "ge", "lt", "le") if k in chosen)
+        rule = f"must be {op[bound]} {_number(chosen[bound])}"
+    return rule + (" or null" if nullable else "")
+
+
+def _flat(annotation: Any) -> list[Any]:
+    """The members of a union (Annotated unwrapped), or the annotation itself."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _flat(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [m for arg in typing.get_args(annotation) for m in _flat(arg)]
+    return [annotation]
+
+
+def validate(model: Any, data: Any, source: str, loaded: KeyLines | None = None) -> Any:
     """Validate ``data`` against pydantic ``model``; errors become a :class:`ConfigError`."""
     import pydantic
 

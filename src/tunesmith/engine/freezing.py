@@ -17,11 +17,11 @@ BatchNorm layer in eval mode, trainable or not.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import MappingProxyType
 from typing import Any
 
-from tunesmith.config.train import FreezingConfig, lookup
+from tunesmith.config.train import FreezingConfig
 from tunesmith.engine.schedules import StageScale
+from tunesmith.utils.registry import Registry
 
 Plan = Callable[[FreezingConfig, int, int], frozenset[int]]
 
@@ -48,14 +48,15 @@ def _progressive(cfg: FreezingConfig, n_groups: int, epoch: int) -> frozenset[in
 
 
 #: strategy name (``train.freezing.strategy``) -> plan(cfg, n_groups, epoch).
-STRATEGIES: MappingProxyType[str, Plan] = MappingProxyType(
-    {"full": _full, "head": _head, "last_k": _last_k, "progressive": _progressive}
+STRATEGIES: Registry[Plan] = Registry(
+    "freezing strategy",
+    {"full": _full, "head": _head, "last_k": _last_k, "progressive": _progressive},
 )
 
 
 def trainable_groups(cfg: FreezingConfig, n_groups: int, epoch: int) -> frozenset[int]:
     """Indices of the layer groups that train in ``epoch`` (0-based)."""
-    plan = lookup(STRATEGIES, cfg.strategy, "train.freezing.strategy")
+    plan = STRATEGIES.lookup(cfg.strategy, "train.freezing.strategy")
     return plan(cfg, n_groups, epoch)
 
 

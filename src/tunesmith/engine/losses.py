@@ -7,11 +7,11 @@ are ``[B, 1]`` or ``[B]`` and labels floats ``[B]`` or ``[B, 1]``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from tunesmith.config.train import LossConfig, lookup
+from tunesmith.config.train import LossConfig
 from tunesmith.errors import ConfigError, DataError
+from tunesmith.utils.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -126,14 +126,15 @@ def _huber(cfg: LossConfig, weight: torch.Tensor | None, num_classes: int) -> Lo
 LossFactory = Callable[[LossConfig, "torch.Tensor | None", int], LossFn]
 
 #: loss name (``train.loss.name``) -> factory(cfg, class_weight_tensor, num_outputs).
-LOSSES: MappingProxyType[str, LossFactory] = MappingProxyType(
+LOSSES: Registry[LossFactory] = Registry(
+    "loss",
     {
         "cross_entropy": _cross_entropy,
         "focal": _focal,
         "mse": _mse,
         "mae": _mae,
         "huber": _huber,
-    }
+    },
 )
 
 
@@ -141,6 +142,6 @@ def build_loss(
     cfg: LossConfig, num_outputs: int, class_counts: Sequence[int] | None = None
 ) -> LossFn:
     """The loss function for ``cfg``; ``class_counts`` feeds ``class_weights: balanced``."""
-    factory = lookup(LOSSES, cfg.name, "train.loss.name")
+    factory = LOSSES.lookup(cfg.name, "train.loss.name")
     weight = class_weight_tensor(cfg, num_outputs, class_counts)
     return factory(cfg, weight, num_outputs)

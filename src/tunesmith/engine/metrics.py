@@ -7,13 +7,12 @@ greater is better and the task it applies to, so a selection metric can be turne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 
-from tunesmith.config.train import lookup
+from tunesmith.utils.registry import Registry
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
@@ -124,7 +123,7 @@ def _r2(y: np.ndarray, p: np.ndarray) -> float:
     return 1.0 - ss_res / ss_tot
 
 
-def _registry() -> Mapping[str, Metric]:
+def _registry() -> Registry[Metric]:
     cls, reg = "classification", "regression"
     out: dict[str, Metric] = {
         "accuracy": Metric(_accuracy, True, cls),
@@ -139,15 +138,15 @@ def _registry() -> Mapping[str, Metric]:
     for kind in ("precision", "recall", "f1"):
         for average in ("macro", "micro", "weighted"):
             out[f"{kind}_{average}"] = Metric(_prf(kind, average), True, cls)
-    return MappingProxyType(out)
+    return Registry("metric", out)
 
 
 #: metric name (``train.metric``) -> :class:`Metric`.
-METRICS: Mapping[str, Metric] = _registry()
+METRICS: Registry[Metric] = _registry()
 
 
 def get_metric(name: str) -> Metric:
-    return lookup(METRICS, name, "train.metric")
+    return METRICS.lookup(name, "train.metric")
 
 
 def compute_metrics(y_true: np.ndarray, outputs: np.ndarray, task: str) -> dict[str, float]:

@@ -13,10 +13,10 @@ to flip ``requires_grad``: torch optimizers skip parameters whose ``.grad`` is `
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.config.train import OptimizerConfig, lookup
+from tunesmith.config.train import OptimizerConfig
+from tunesmith.utils.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -100,12 +100,13 @@ def _adamw(groups: list[ParamGroup], cfg: OptimizerConfig) -> torch.optim.Optimi
 OptimizerFactory = Callable[[list[ParamGroup], OptimizerConfig], "torch.optim.Optimizer"]
 
 #: optimizer name (``train.optimizer.name``) -> factory(param_groups, cfg).
-OPTIMIZERS: MappingProxyType[str, OptimizerFactory] = MappingProxyType(
-    {"sgd": _sgd, "adagrad": _adagrad, "rmsprop": _rmsprop, "adam": _adam, "adamw": _adamw}
+OPTIMIZERS: Registry[OptimizerFactory] = Registry(
+    "optimizer",
+    {"sgd": _sgd, "adagrad": _adagrad, "rmsprop": _rmsprop, "adam": _adam, "adamw": _adamw},
 )
 
 
 def build_optimizer(model: Any, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     """The configured optimizer over :func:`param_groups` of ``model``."""
-    factory = lookup(OPTIMIZERS, cfg.name, "train.optimizer.name")
+    factory = OPTIMIZERS.lookup(cfg.name, "train.optimizer.name")
     return factory(param_groups(model, cfg), cfg)

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.config.train import ScheduleConfig, lookup
+from tunesmith.config.train import ScheduleConfig
+from tunesmith.utils.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -58,20 +58,21 @@ def _linear(t: int, horizon: int, cfg: ScheduleConfig, floor: float) -> float:
 
 
 #: schedule name (``train.schedule.name``) -> f(t, T, cfg, floor) after warmup.
-SCHEDULES: MappingProxyType[str, ScheduleFn] = MappingProxyType(
+SCHEDULES: Registry[ScheduleFn] = Registry(
+    "schedule",
     {
         "constant": _constant,
         "step": _step,
         "exponential": _exponential,
         "cosine": _cosine,
         "linear": _linear,
-    }
+    },
 )
 
 
 def lr_factor(step: int, total_steps: int, cfg: ScheduleConfig, base_lr: float = 1.0) -> float:
     """Multiplier of the base LR for optimizer step ``step`` of ``total_steps``."""
-    fn = lookup(SCHEDULES, cfg.name, "train.schedule.name")
+    fn = SCHEDULES.lookup(cfg.name, "train.schedule.name")
     warm = warmup_steps(total_steps, cfg)
     if step < warm:
         return (step + 1) / warm

@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import Any
 
 from tunesmith.runners.base import (
@@ -17,6 +16,7 @@ from tunesmith.runners.base import (
     TrialTask,
     as_objective_call,
 )
+from tunesmith.utils.registry import Registry
 
 
 def _local(objective: ObjectiveCall, workers: int) -> Runner:
@@ -37,18 +37,15 @@ def _ray(objective: ObjectiveCall, workers: int) -> Runner:
     return RayRunner(objective, workers)
 
 
-RUNNERS: Mapping[str, Callable[[ObjectiveCall, int], Runner]] = MappingProxyType(
-    {"local": _local, "inprocess": _inprocess, "ray": _ray}
+RUNNERS: Registry[Callable[[ObjectiveCall, int], Runner]] = Registry(
+    "runner", {"local": _local, "inprocess": _inprocess, "ray": _ray}
 )
 
 
 def create_runner(name: str, objective: Any, workers: int) -> Runner:
     """Build the runner called ``name``; an unknown name lists the known ones."""
-    from tunesmith.errors import ConfigError
-
-    if name not in RUNNERS:
-        raise ConfigError(f"study.runner: unknown runner {name!r}; known: {', '.join(RUNNERS)}")
-    return RUNNERS[name](as_objective_call(objective), workers)
+    factory = RUNNERS.lookup(name, "study.runner")
+    return factory(as_objective_call(objective), workers)
 
 
 __all__ = [

@@ -22,12 +22,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.config.search import PrunerConfig
-from tunesmith.errors import ConfigError
 from tunesmith.search.samplers import check_options, construct_checked, constructor_params
+from tunesmith.utils.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from optuna.pruners import BasePruner
@@ -53,25 +52,22 @@ class PrunerEntry:
         return constructor_params(self.load())
 
 
-PRUNERS: Mapping[str, PrunerEntry] = MappingProxyType(
+PRUNERS: Registry[PrunerEntry] = Registry(
+    "pruner",
     {
         "none": PrunerEntry("NopPruner"),
         "median": PrunerEntry("MedianPruner"),
         "percentile": PrunerEntry("PercentilePruner", defaults={"percentile": 25.0}),
         "asha": PrunerEntry("SuccessiveHalvingPruner"),
         "hyperband": PrunerEntry("HyperbandPruner"),
-    }
+    },
 )
 """Read-only registry of pruners keyed by their YAML name."""
 
 
 def create_pruner(config: PrunerConfig, *, field: str = "study.pruner") -> BasePruner:
     """Build the configured pruner; unknown or invalid options are a :class:`ConfigError`."""
-    entry = PRUNERS.get(config.name)
-    if entry is None:
-        raise ConfigError(
-            f"{field}.name: unknown pruner {config.name!r}; known: {', '.join(PRUNERS)}"
-        )
+    entry = PRUNERS.lookup(config.name, f"{field}.name")
     where = f"{field}.options"
     check_options(config.options, entry.accepted_options(), where, f"pruner {config.name}")
     kwargs = {**entry.defaults, **config.options}

@@ -28,12 +28,12 @@ import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.config.search import CategoricalParam, FixedParam, SamplerConfig
 from tunesmith.errors import ConfigError, require
 from tunesmith.search.space import SearchSpace
+from tunesmith.utils.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from optuna.samplers import BaseSampler
@@ -77,7 +77,8 @@ class SamplerEntry:
         return getattr(optuna.samplers, self.target)  # type: ignore[no-any-return]
 
 
-SAMPLERS: Mapping[str, SamplerEntry] = MappingProxyType(
+SAMPLERS: Registry[SamplerEntry] = Registry(
+    "sampler",
     {
         "grid": SamplerEntry("ConditionalGridSampler", reserved=("seed", "space")),
         "random": SamplerEntry("RandomSampler"),
@@ -104,7 +105,7 @@ SAMPLERS: Mapping[str, SamplerEntry] = MappingProxyType(
         ),
         "nsga2": SamplerEntry("NSGAIISampler"),
         "auto": SamplerEntry("auto", reserved=()),
-    }
+    },
 )
 """Read-only registry of samplers keyed by their YAML name."""
 
@@ -139,8 +140,7 @@ def create_sampler(
 ) -> BaseSampler:
     """Build the configured sampler for ``space``; the same seed gives the same trials."""
     name = config.name
-    if name not in SAMPLERS:
-        raise ConfigError(f"{field}.name: unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
+    entry = SAMPLERS.lookup(name, f"{field}.name")
     if name == "auto":
         if config.options:
             raise ConfigError(
@@ -149,7 +149,7 @@ def create_sampler(
             )
         name = choose_sampler(space, n_trials, directions)
         logger.info("sampler auto: chose %s for %d trials on %r", name, n_trials or -1, space)
-    entry = SAMPLERS[name]
+        entry = SAMPLERS[name]
     if len(directions) > 1 and not entry.multi_objective:
         able = [n for n, e in SAMPLERS.items() if e.multi_objective]
         raise ConfigError(

@@ -9,7 +9,7 @@ import pytest
 
 from tunesmith.config.data import DataConfig
 from tunesmith.engine.data.readers import read_file
-from tunesmith.errors import DataError
+from tunesmith.errors import ConfigError, DataError
 
 
 def _cfg(path, **kw):
@@ -159,3 +159,36 @@ def test_compressed_csv(tmp_path):
     p.write_bytes(gzip.compress(b"text,label\nhi,1\n"))
     assert read_file(str(p), _cfg(p)).inputs == ["hi"]
     (tmp_path / "x.json").write_text(json.dumps({}))
+
+
+def test_readers_registry_keyed_by_data_format():
+    from tunesmith.config.data import DATA_FORMATS
+    from tunesmith.engine.data.images import read_image_folder
+    from tunesmith.engine.data.readers import READERS, read_csv, read_npz, read_tsv
+
+    assert list(READERS) == [f for f in DATA_FORMATS if f not in ("auto", "builtin")]
+    assert READERS["csv"] is read_csv and READERS["tsv"] is read_tsv
+    assert READERS["npz"] is read_npz and READERS["image_folder"] is read_image_folder
+    with pytest.raises(ConfigError, match=r"^data.format: unknown data format 'xlsx'; known: csv"):
+        READERS.lookup("xlsx", "data.format")
+
+
+def test_read_file_dispatches_through_the_registry(tmp_path, monkeypatch):
+    from tunesmith.engine.data import readers
+
+    seen = []
+    fake = readers.Registry("data format", {**readers.READERS, "tsv": lambda p, c: seen.append(p)})
+    monkeypatch.setattr(readers, "READERS", fake)
+    p = tmp_path / "d.txt"
+    p.write_text("text\tlabel\nhi\t1\n")
+    readers.read_file(str(p), _cfg(p, format="tsv"))  # explicit format beats the extension
+    assert seen == [p]
+
+
+def test_explicit_format_reads_any_extension_and_builtin_reads_no_file(tmp_path):
+    p = tmp_path / "d.txt"
+    p.write_text("text\tlabel\nhi\t1\nho\t0\n")
+    assert read_file(str(p), _cfg(p, format="tsv")).inputs == ["hi", "ho"]
+    cfg = DataConfig(builtin="digits")
+    with pytest.raises(DataError, match=r"data.format 'builtin' cannot read files"):
+        read_file(str(p), cfg)

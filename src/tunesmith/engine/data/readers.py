@@ -1,4 +1,5 @@
-"""Readers for text tables (CSV, TSV, JSONL, Parquet) and NumPy ``.npz`` arrays.
+"""Readers for text tables (CSV, TSV, JSONL, Parquet) and NumPy ``.npz`` arrays, and
+:data:`READERS`, every file reader keyed by its ``data.format`` value (image folders included).
 
 Every reader validates before returning: a problem is a :class:`DataError` naming the file and
 the row (and the line, for text files), so no training starts on data that cannot be used.
@@ -11,14 +12,17 @@ import io
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tunesmith.config.data import DataConfig
+from tunesmith.engine.data.images import read_image_folder
 from tunesmith.engine.data.raw import RawSplit, normalise_labels
 from tunesmith.errors import DataError
+from tunesmith.utils.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +158,16 @@ def read_delimited(path: Path, cfg: DataConfig, delimiter: str) -> RawSplit:
     return _finish(path, texts, labels, rows, lines, cfg)
 
 
+def read_csv(path: Path, cfg: DataConfig) -> RawSplit:
+    """A comma-separated table with a header row (see :func:`read_delimited`)."""
+    return read_delimited(path, cfg, ",")
+
+
+def read_tsv(path: Path, cfg: DataConfig) -> RawSplit:
+    """A tab-separated table with a header row (see :func:`read_delimited`)."""
+    return read_delimited(path, cfg, "\t")
+
+
 def _require_columns(path: Path, cfg: DataConfig, have: list[str], where: str = "") -> None:
     """The text and label columns must both be among ``have`` (a header, or a row's keys)."""
     for col, option in (
@@ -278,23 +292,28 @@ def read_npz(path: Path, cfg: DataConfig) -> RawSplit:
     return RawSplit(modality, x, labels, str(path), rows)
 
 
-def read_file(path: str, cfg: DataConfig) -> RawSplit:
-    """Dispatch on ``cfg.format_of(path)``."""
-    from tunesmith.engine.data.images import read_image_folder
+Reader = Callable[[Path, DataConfig], RawSplit]
 
+#: ``data.format`` -> reader(path, cfg); ``auto`` and ``builtin`` are not file formats.
+READERS: Registry[Reader] = Registry(
+    "data format",
+    {
+        "csv": read_csv,
+        "tsv": read_tsv,
+        "jsonl": read_jsonl,
+        "parquet": read_parquet,
+        "image_folder": read_image_folder,
+        "npz": read_npz,
+    },
+)
+
+
+def read_file(path: str, cfg: DataConfig) -> RawSplit:
+    """Read ``path`` with the reader of ``cfg.format_of(path)``."""
     fmt = cfg.format_of(path)
     p = Path(path).expanduser()
+    reader = READERS.get(fmt)
+    if reader is None:  # builtin: a dataset by name, not a file
+        raise DataError(f"{path}: data.format {fmt!r} cannot read files")
     log.debug("reading %s as %s", p, fmt)
-    if fmt == "csv":
-        return read_delimited(p, cfg, ",")
-    if fmt == "tsv":
-        return read_delimited(p, cfg, "\t")
-    if fmt == "jsonl":
-        return read_jsonl(p, cfg)
-    if fmt == "parquet":
-        return read_parquet(p, cfg)
-    if fmt == "npz":
-        return read_npz(p, cfg)
-    if fmt == "image_folder":
-        return read_image_folder(p, cfg)
-    raise DataError(f"{path}: data.format {fmt!r} cannot read files")
+    return reader(p, cfg)

@@ -9,33 +9,29 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from types import MappingProxyType
 
 from tunesmith.config.model import ModelConfig
 from tunesmith.engine.models.base import BuiltModel
 from tunesmith.errors import ConfigError
+from tunesmith.utils.registry import Registry
 
 Builder = Callable[[ModelConfig, int], BuiltModel]
 
 #: ``model.kind`` -> "module:function" of its builder.
-MODEL_BUILDERS: MappingProxyType[str, str] = MappingProxyType(
+MODEL_BUILDERS: Registry[str] = Registry(
+    "model kind",
     {
         "hf_text": "tunesmith.engine.models.hf_text:build_hf_text",
         "efficientnet": "tunesmith.engine.models.efficientnet:build_efficientnet",
         "torchvision": "tunesmith.engine.models.vision_extra:build_torchvision",
         "timm": "tunesmith.engine.models.vision_extra:build_timm",
         "custom": "tunesmith.engine.models.custom:build_custom",
-    }
+    },
 )
 
 
 def get_builder(kind: str) -> Builder:
-    try:
-        target = MODEL_BUILDERS[kind]
-    except KeyError:
-        raise ConfigError(
-            f"model.kind must be one of {', '.join(MODEL_BUILDERS)}; got {kind!r}"
-        ) from None
+    target = MODEL_BUILDERS.lookup(kind, "model.kind")
     module, _, attr = target.partition(":")
     fn: Builder = getattr(importlib.import_module(module), attr)
     return fn
