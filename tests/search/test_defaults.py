@@ -53,6 +53,9 @@ def test_bert_recipes_are_the_paper_grid_with_the_usual_setting_first():
 
 
 def test_unknown_model_kind_lists_known():
-    with pytest.raises(ConfigError, match="known kinds"):
+    with pytest.raises(
+        ConfigError,
+        match="model.kind: unknown model kind with a default space 'rnn'; known: hf_text",
+    ):
         family_of("rnn")
     assert family_of("hf_text") == "text"

