@@ -1,13 +1,13 @@
 """The training loop: ``fit``, ``evaluate`` and ``predict``.
 
-``fit`` reads top to bottom: device, freezing, loaders (:func:`tunesmith.engine.loaders.
-build_loaders` picks plain or cached ones), loss, optimizer and schedule, then epochs of
+``fit`` reads top to bottom: device, freezing, loaders (plain or cached, chosen by
+:func:`~tunesmith.engine.loaders.build_loaders`), loss, optimizer and schedule, then epochs of
 (accumulated) optimizer steps with an evaluation every epoch or every ``eval_every_steps`` steps.
-What happens around a step is a callback's (:mod:`tunesmith.engine.callbacks`): every training
-loss goes to them (a non-finite one stops the run), and every evaluation (the best weights are
-kept, ``metrics.jsonl`` written, early stopping and pruning may stop the run). The best
-evaluation's weights are restored at the end. ``fit`` never seeds the global RNGs: the caller
-seeds once (:func:`tunesmith.engine.job.run_job`), and ``seed`` only shuffles the batches.
+The rest is callbacks' work (:mod:`tunesmith.engine.callbacks`): each training loss goes to them
+(a non-finite one stops the run) and so does each evaluation (the best weights are kept,
+``metrics.jsonl`` written, early stopping and pruning may stop the run); the best evaluation's
+weights are restored at the end. ``fit`` never seeds the global RNGs: its caller seeds once
+(:func:`tunesmith.engine.job.run_job`); ``seed`` only shuffles the batches.
 """
 
 from __future__ import annotations
