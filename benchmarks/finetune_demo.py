@@ -47,7 +47,7 @@ def run_recipe(refit_epochs: int | None = None) -> dict[str, Any]:
 
     from tunesmith.config.loader import set_dotted
     from tunesmith.engine.feature_cache import FeatureCache
-    from tunesmith.engine.job import run_job
+    from tunesmith.engine.job import JobPlan, run_job
     from tunesmith.experiment.finetune.objective import validate_job
     from tunesmith.search.defaults import recipes
 
@@ -59,14 +59,9 @@ def run_recipe(refit_epochs: int | None = None) -> dict[str, Any]:
     for key, value in recipe.items():
         job = set_dotted(job, key, value)
     cfg = validate_job(job, "recipe job")
-    torch.manual_seed(cfg.seed)
     start = time.perf_counter()
-    result = run_job(
-        cfg,
-        evaluate_test=True,
-        feature_cache=FeatureCache(),
-        train_on_validation=refit_epochs is not None,
-    )
+    plan = JobPlan(evaluate_test=True, refit_on_validation=refit_epochs is not None)
+    result = run_job(cfg, plan, feature_cache=FeatureCache())
     seconds = time.perf_counter() - start
     metric = cfg.train.resolved_metric(cfg.data.task)
     return {

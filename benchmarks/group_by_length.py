@@ -62,16 +62,15 @@ def padded_length(cfg: Any) -> float:
 
 
 def one_run(strategy: str, grouped: bool, cache: Any, samples: int, epochs: int) -> dict[str, Any]:
-    import torch
 
-    from tunesmith.engine.job import run_job
+    from tunesmith.engine.job import JobPlan, run_job
 
     cfg = job_config(strategy, grouped, samples, epochs)
     clock = EpochClock()
     load_before = os.getloadavg()[0]
-    torch.manual_seed(cfg.seed)
     start = time.perf_counter()
-    result = run_job(cfg, callbacks=[clock], feature_cache=cache, evaluate_test=False)
+    plan = JobPlan(evaluate_test=False)
+    result = run_job(cfg, plan, callbacks=[clock], feature_cache=cache)
     total = time.perf_counter() - start
     return {
         "strategy": strategy if strategy == "full" else "last_k k=3",

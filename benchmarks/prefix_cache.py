@@ -74,19 +74,16 @@ def job_config(k: int, samples: int, epochs: int) -> Any:
 
 
 def one_run(k: int, cache: Any, samples: int, epochs: int, label: str) -> dict[str, Any]:
-    import torch
 
     from tunesmith.engine.freezing import frozen_prefix
-    from tunesmith.engine.job import run_job
+    from tunesmith.engine.job import JobPlan, run_job
 
     cfg = job_config(k, samples, epochs)
     clock = EpochClock()
     load_before = os.getloadavg()[0]
-    # run_job builds the model (its new head) before fit seeds: seed here, as a fresh worker
-    # process would start, so every run gets the same head
-    torch.manual_seed(cfg.seed)
-    start = time.perf_counter()
-    result = run_job(cfg, callbacks=[clock], feature_cache=cache, evaluate_test=False)
+    start = time.perf_counter()  # run_job seeds with cfg.seed: every run gets the same head
+    plan = JobPlan(evaluate_test=False)
+    result = run_job(cfg, plan, callbacks=[clock], feature_cache=cache)
     total = time.perf_counter() - start
     n_groups = len(result.model.layer_groups())
     return {

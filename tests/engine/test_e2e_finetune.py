@@ -14,7 +14,7 @@ import torch
 from tunesmith.config.finetune import FinetuneConfig
 from tunesmith.engine.export import load_model
 from tunesmith.engine.feature_cache import FeatureCache
-from tunesmith.engine.job import run_job
+from tunesmith.engine.job import JobPlan, run_job
 
 pytestmark = pytest.mark.slow
 
@@ -56,9 +56,8 @@ def test_minilm_head_only_on_rotten_tomatoes_and_export_round_trip(tmp_path):
         }
     )
     seen: list[str] = []
-    r = run_job(
-        cfg, out_dir=tmp_path / "minilm", feature_cache=FeatureCache(), data_access_hook=seen.append
-    )
+    plan = JobPlan(export_dir=tmp_path / "minilm")
+    r = run_job(cfg, plan, feature_cache=FeatureCache(), data_access_hook=seen.append)
     assert r.used_feature_cache
     from tunesmith.engine.data.build import build_data
 
@@ -97,7 +96,7 @@ def test_efficientnet_lite0_on_digits_beats_majority(tmp_path):
             },
         }
     )
-    r = run_job(cfg, out_dir=tmp_path / "effnet")
+    r = run_job(cfg, JobPlan(export_dir=tmp_path / "effnet"))
     from tunesmith.engine.data.build import build_data
 
     majority = _majority(build_data(cfg.data, image_size=64).test())

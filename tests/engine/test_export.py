@@ -12,7 +12,7 @@ import torch
 
 from tunesmith.config.finetune import FinetuneConfig
 from tunesmith.engine.export import META, WEIGHTS, load_model
-from tunesmith.engine.job import run_job
+from tunesmith.engine.job import JobPlan, run_job
 from tunesmith.utils.atomic import CorruptArtifactError
 
 sys.path.insert(0, str(Path(__file__).parent / "models"))
@@ -37,8 +37,7 @@ def _tabular_job(tmp_path, out="model"):
             "train": {"epochs": 4, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.02}},
         }
     )
-    torch.manual_seed(0)
-    return run_job(cfg, out_dir=tmp_path / out), x, names
+    return run_job(cfg, JobPlan(export_dir=tmp_path / out)), x, names
 
 
 def test_folder_layout_and_metadata(tmp_path):
@@ -114,7 +113,7 @@ def test_image_model_round_trip_from_arrays_and_files(tmp_path):
             "train": {"epochs": 1, "batch_size": 8, "freezing": {"strategy": "head"}},
         }
     )
-    r = run_job(cfg, out_dir=tmp_path / "m")
+    r = run_job(cfg, JobPlan(export_dir=tmp_path / "m"))
     m = load_model(r.export_path)
     f = tmp_path / "one.png"
     Image.fromarray(x[1]).save(f)

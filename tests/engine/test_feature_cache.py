@@ -11,6 +11,7 @@ from tunesmith.config.train import TrainConfig
 from tunesmith.engine.feature_cache import FeatureCache, cache_key, weights_hash
 from tunesmith.engine.loop import fit
 from tunesmith.engine.models.base import BackboneWithHead, make_head
+from tunesmith.engine.seeding import seed_everything
 
 
 class Counting(BackboneWithHead):
@@ -42,6 +43,7 @@ TRAIN, VAL = data(40, 1), data(24, 2)
 
 
 def _fit(model, cache=None, cfg=CFG, extra="data-v1"):
+    seed_everything(7)  # fit leaves seeding to its caller, as run_job seeds each fold
     return fit(model, TRAIN, VAL, cfg, collate_fn=default_collate, task="classification",
                num_outputs=3, seed=7, feature_cache=cache, cache_key_extra=extra)  # fmt: skip
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tunesmith.config.finetune import FinetuneConfig
-from tunesmith.engine.job import run_job
+from tunesmith.engine.job import JobPlan, run_job
 from tunesmith.errors import ConfigError, DataError
 
 sys.path.insert(0, str(Path(__file__).parent / "models"))
@@ -67,7 +67,6 @@ class Recorder:
 
 
 def test_job_trains_evaluates_and_reports(tmp_path):
-    torch.manual_seed(0)
     p = _blobs(tmp_path / "d.npz")
     seen = []
     rec = Recorder()
@@ -84,11 +83,8 @@ def test_test_split_untouched_when_not_evaluated(tmp_path):
     p = _blobs(tmp_path / "train.npz")
     missing = tmp_path / "test_does_not_exist.npz"
     seen = []
-    r = run_job(
-        _cfg({"train": str(p), "test": str(missing)}),
-        evaluate_test=False,
-        data_access_hook=seen.append,
-    )
+    cfg = _cfg({"train": str(p), "test": str(missing)})
+    r = run_job(cfg, JobPlan(evaluate_test=False), data_access_hook=seen.append)
     assert r.test_metrics is None and "test" not in seen
 
 
@@ -159,8 +155,7 @@ def test_text_job_with_tiny_bert_and_export(tmp_path, tiny_bert_dir):
             "train": {"epochs": 8, "batch_size": 8, "optimizer": {"name": "adam", "lr": 0.003}},
         }
     )
-    torch.manual_seed(0)
-    r = run_job(cfg, out_dir=tmp_path / "model")
+    r = run_job(cfg, JobPlan(export_dir=tmp_path / "model"))
     assert r.val_metrics["accuracy"] >= 0.8
     loaded = load_model(r.export_path)
     texts = ["good great fine 99", "bad awful poor 99"]
@@ -180,14 +175,15 @@ def test_saved_weights_reload_without_training(tmp_path, monkeypatch):
 
     p = _blobs(tmp_path / "d.npz")
     cfg = _cfg({"train": str(p)}, freezing={"strategy": "last_k", "k": 1})
-    first = run_job(cfg, save_weights=tmp_path / "w.safetensors")
+    first = run_job(cfg, JobPlan(save_weights=tmp_path / "w.safetensors"))
 
     def no_training(*args, **kwargs):
-        raise AssertionError("fit() must not run when init_weights is given")
+        raise AssertionError("fit() must not run when the plan loads weights")
 
     monkeypatch.setattr(loop, "fit", no_training)
     torch.manual_seed(123)  # a different random head: the saved one must replace it
-    again = run_job(cfg, init_weights=tmp_path / "w.safetensors", out_dir=tmp_path / "model")
+    plan = JobPlan(load_weights=tmp_path / "w.safetensors", export_dir=tmp_path / "model")
+    again = run_job(cfg, plan)
     assert again.reason == "loaded" and again.history == []
     assert again.best_epoch == first.best_epoch
     assert again.val_metrics == pytest.approx(first.val_metrics)
@@ -212,7 +208,7 @@ def test_train_on_validation_uses_both_splits_and_keeps_the_last_epoch(tmp_path,
     run_job(cfg)
     assert seen["n_val"] == 40 and seen["keep_last"] is False
     n_train = seen["n_train"]  # the training file less the carved-out test split
-    r = run_job(cfg, train_on_validation=True)
+    r = run_job(cfg, JobPlan(refit_on_validation=True))
     assert seen == {"n_train": n_train + 40, "n_val": 40, "keep_last": True}
     assert r.best_epoch == 1  # the last of two epochs, whatever its score
 
@@ -220,4 +216,64 @@ def test_train_on_validation_uses_both_splits_and_keeps_the_last_epoch(tmp_path,
 def test_train_on_validation_refuses_kfold(tmp_path):
     p = _blobs(tmp_path / "d.npz")
     with pytest.raises(ConfigError, match="data.kfold is 3"):
-        run_job(_cfg({"train": str(p), "kfold": 3}), train_on_validation=True)
+        run_job(_cfg({"train": str(p), "kfold": 3}), JobPlan(refit_on_validation=True))
+
+
+@pytest.mark.parametrize(
+    ("plan", "data", "error", "match"),
+    [
+        (JobPlan(load_weights="w", refit_on_validation=True), {}, ValueError, "give one of them"),
+        (JobPlan(load_weights="w", save_weights="v"), {}, ValueError, "does not train"),
+        (JobPlan(refit_on_validation=True), {"kfold": 3}, ConfigError, "data.kfold is 3"),
+        (JobPlan(load_weights="w"), {"kfold": 3}, ConfigError, "load_weights cannot be used"),
+    ],
+)
+def test_impossible_plans_are_refused_before_any_data_is_read(tmp_path, plan, data, error, match):
+    seen = []
+    cfg = _cfg({"train": str(tmp_path / "never_read.npz"), **data})
+    with pytest.raises(error, match=match):
+        plan.check(cfg)
+    with pytest.raises(error, match=match):
+        run_job(cfg, plan, data_access_hook=seen.append)
+    assert seen == []
+
+
+def test_possible_plans_pass_the_check(tmp_path):
+    cfg = _cfg({"train": "x.npz"})
+    for plan in (
+        JobPlan(),
+        JobPlan(load_weights="w", evaluate_test=False, export_dir="out"),
+        JobPlan(refit_on_validation=True, save_weights="w", metrics_path="m.jsonl"),
+    ):
+        plan.check(cfg)
+    JobPlan(save_weights="w").check(_cfg({"train": "x.npz", "kfold": 3}))
+
+
+def test_the_job_seed_alone_decides_the_run(tmp_path):
+    """run_job seeds each fold once: the process's RNG state before it does not matter, and
+    building the model does not shift the random streams training draws (dropout)."""
+    p = _blobs(tmp_path / "d.npz")
+    base = _cfg({"train": str(p)}, epochs=2)
+    cfg = base.model_copy(update={"model": base.model.model_copy(update={"dropout": 0.5})})
+    runs = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        runs.append(run_job(cfg, JobPlan(evaluate_test=False)).history)
+    assert runs[0] == runs[1]
+    other = run_job(cfg.model_copy(update={"seed": cfg.seed + 1}), JobPlan(evaluate_test=False))
+    assert other.history != runs[0]
+
+
+def test_metrics_path_logs_every_evaluation_even_the_one_that_stops(tmp_path):
+    from tunesmith.engine.callbacks import BaseCallback, Decision
+
+    class StopAtSecond(BaseCallback):
+        def on_evaluate(self, state):
+            return Decision(state.evaluations >= 2, "enough")
+
+    p = _blobs(tmp_path / "d.npz")
+    path = tmp_path / "metrics.jsonl"
+    r = run_job(_cfg({"train": str(p)}), JobPlan(metrics_path=path), callbacks=[StopAtSecond()])
+    assert r.reason == "enough" and len(r.history) == 2
+    assert len(path.read_text().splitlines()) == 2

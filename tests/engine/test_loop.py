@@ -12,8 +12,10 @@ from torch import nn
 from torch.utils.data import default_collate
 
 from tunesmith.config.train import TrainConfig
+from tunesmith.engine.callbacks import MetricsLog
 from tunesmith.engine.loop import evaluate, fit, predict
 from tunesmith.engine.metrics import compute_metrics
+from tunesmith.engine.seeding import seed_everything
 from tunesmith.errors import ConfigError
 
 
@@ -49,7 +51,7 @@ def test_fit_learns_and_restores_best_weights(tmp_path):
     model = tiny()
     path = tmp_path / "metrics.jsonl"
     cfg = TrainConfig(epochs=6, batch_size=16, optimizer={"lr": 0.02})
-    res = run(model, cfg, metrics_path=path)
+    res = run(model, cfg, callbacks=[MetricsLog(path)])
     assert res.best_score > 0.85 and res.reason == "completed" and not res.stopped_early
     scores = [h["accuracy"] for h in res.history]
     assert res.best_score == max(scores) and res.best_epoch == scores.index(max(scores))
@@ -81,11 +83,29 @@ def test_keep_last_keeps_the_last_epoch_even_when_an_earlier_one_scored_better()
 
 def test_same_seed_same_history_other_seed_differs():
     cfg = TrainConfig(epochs=2, batch_size=16, optimizer={"lr": 0.01})
-    a = run(tiny(dropout=0.3), cfg, seed=3)
-    b = run(tiny(dropout=0.3), cfg, seed=3)
-    c = run(tiny(dropout=0.3), cfg, seed=4)
-    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
-    assert [h["train_loss"] for h in a.history] != [h["train_loss"] for h in c.history]
+    runs = []
+    for seed in (3, 3, 4):
+        model = tiny(dropout=0.3)
+        seed_everything(seed)
+        runs.append([h["train_loss"] for h in run(model, cfg, seed=seed).history])
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_fit_never_seeds_the_global_rngs():
+    """Dropout draws from the caller's global RNG state; ``seed`` only shuffles the batches."""
+    cfg = TrainConfig(epochs=2, batch_size=16, optimizer={"lr": 0.01})
+    losses = []
+    for global_seed in (1, 1, 2):
+        model = tiny(dropout=0.3)
+        torch.manual_seed(global_seed)
+        losses.append([h["train_loss"] for h in run(model, cfg, seed=3).history])
+    assert losses[0] == losses[1] and losses[0] != losses[2]
+    model = tiny()  # no dropout: training draws nothing from the global RNG
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    run(model, TrainConfig(epochs=1, batch_size=16), seed=9)
+    assert torch.equal(torch.rand(1), expected)
 
 
 def test_grad_accumulation_matches_bigger_batch():

@@ -21,6 +21,7 @@ from tunesmith.engine.prefix_cache import (
     pack,
     supports_prefix,
 )
+from tunesmith.engine.seeding import seed_everything
 
 
 class Split(nn.Module):
@@ -82,6 +83,7 @@ def cfg(k=1, strategy="last_k", epochs=4):
 
 
 def _fit(model, cache=None, config=None, extra="data-v1"):
+    seed_everything(7)  # fit leaves seeding to its caller, as run_job seeds each fold
     return fit(model, TRAIN, VAL, config or cfg(), collate_fn=default_collate,
                task="classification", num_outputs=3, seed=7, feature_cache=cache,
                cache_key_extra=extra)  # fmt: skip
@@ -257,6 +259,7 @@ def test_tiny_bert_last_k_same_results_with_prefix_cache(pooling, k, grouped):
     runs = []
     for cache in (None, FeatureCache()):
         model, collate = _tiny_bert(pooling)
+        seed_everything(5)
         runs.append(fit(model, train, val, config, collate_fn=collate, task="classification",
                         num_outputs=2, seed=5, feature_cache=cache))  # fmt: skip
     plain, cached = runs

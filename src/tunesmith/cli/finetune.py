@@ -55,17 +55,16 @@ def run(args: argparse.Namespace) -> int:
     """Load and validate the config, run the job, print the metrics."""
     from tunesmith.config.finetune import load_finetune_config
     from tunesmith.engine.feature_cache import FeatureCache
-    from tunesmith.engine.job import run_job
+    from tunesmith.engine.job import JobPlan, run_job
 
     cfg = load_finetune_config(args.config, args.overrides)
-    out = args.out if args.out is not None else cfg.output
-    result = run_job(
-        cfg,
-        out_dir=out,
+    plan = JobPlan(
         evaluate_test=not args.no_test,
+        export_dir=args.out if args.out is not None else cfg.output,
         metrics_path=args.metrics,
-        feature_cache=FeatureCache(),  # used only when the backbone stays frozen
     )
+    # the cache is used only where it cannot change results (a frozen, deterministic prefix)
+    result = run_job(cfg, plan, feature_cache=FeatureCache())
     w = sys.stdout.write
     w(f"best epoch: {result.best_epoch}  ({result.reason})\n")
     w(f"validation: {_format(result.val_metrics)}\n")

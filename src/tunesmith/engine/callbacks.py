@@ -1,14 +1,21 @@
 """Callbacks: state in, decision out.
 
-The loop builds a :class:`TrainState` and asks each callback after every evaluation whether to go
-on. Pruning reaches the engine as a :class:`ReportCallback` over a plain ``fn(step, value) -> bool``
-(True = stop), so the engine never learns about Optuna.
+The loop keeps a :class:`TrainState` and hands it to its callbacks: after every evaluation
+(``on_evaluate``, which may answer "stop") and at each epoch's start; a callback with
+``on_train_loss`` also sees every training batch's loss. The loop's own duties are callbacks too:
+:class:`BestWeights` keeps the best evaluation's weights, :class:`MetricsLog` writes
+``metrics.jsonl``, :class:`DivergenceCheck` stops on a non-finite loss. Pruning reaches the
+engine as a :class:`ReportCallback` over a plain ``fn(step, value) -> bool`` (True = stop), so the
+engine never learns about Optuna.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from tunesmith.engine.metrics import is_better
@@ -16,7 +23,8 @@ from tunesmith.engine.metrics import is_better
 
 @dataclass
 class TrainState:
-    """What callbacks may read. ``score`` is the selection metric of the latest evaluation."""
+    """What callbacks may read. ``score`` is the selection metric of the latest evaluation;
+    ``loss`` the latest training batch's loss, ``losses`` those since the last evaluation."""
 
     metric: str
     greater_is_better: bool
@@ -24,9 +32,8 @@ class TrainState:
     step: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
     score: float | None = None
-    best_score: float | None = None
-    best_epoch: int | None = None
-    best_step: int | None = None
+    loss: float | None = None
+    losses: list[float] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -50,6 +57,13 @@ class Callback(Protocol):
     def on_evaluate(self, state: TrainState) -> Decision: ...
 
 
+@runtime_checkable
+class LossCallback(Protocol):
+    """A callback that also judges every training batch's loss (``state.loss``)."""
+
+    def on_train_loss(self, state: TrainState) -> Decision: ...
+
+
 class BaseCallback:
     """No-op defaults; subclass and override what you need."""
 
@@ -57,6 +71,84 @@ class BaseCallback:
         return None
 
     def on_evaluate(self, state: TrainState) -> Decision:
+        return CONTINUE
+
+
+class CallbackList:
+    """Asks callbacks in order; the first stop decision wins and later callbacks are not asked."""
+
+    def __init__(self, callbacks: Iterable[Callback]) -> None:
+        self.callbacks = list(callbacks)
+        self.loss_callbacks = [cb for cb in self.callbacks if isinstance(cb, LossCallback)]
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_start(state)
+
+    def on_evaluate(self, state: TrainState) -> Decision:
+        return next((d for cb in self.callbacks if (d := cb.on_evaluate(state)).stop), CONTINUE)
+
+    def on_train_loss(self, state: TrainState) -> Decision:
+        calls = (cb.on_train_loss(state) for cb in self.loss_callbacks)
+        return next((d for d in calls if d.stop), CONTINUE)
+
+
+def _cpu_copy(model: Any) -> dict[str, Any]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+class BestWeights(BaseCallback):
+    """A CPU copy of ``model``'s weights at its best evaluation (its initial weights until one).
+
+    ``score``, ``epoch`` and ``metrics`` describe that evaluation (None, None, {} before one).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.score: float | None = None
+        self.epoch: int | None = None
+        self.metrics: dict[str, float] = {}
+        self.state_dict = _cpu_copy(model)
+
+    def on_evaluate(self, state: TrainState) -> Decision:
+        if state.score is not None and is_better(state.score, self.score, state.greater_is_better):
+            self.take(state)
+        return CONTINUE
+
+    def take(self, state: TrainState) -> None:
+        """Keep the model's current weights and ``state``'s latest evaluation, better or not."""
+        self.score, self.epoch, self.metrics = state.score, state.epoch, dict(state.metrics)
+        self.state_dict = _cpu_copy(self.model)
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    clean = {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
+    }
+    return json.dumps(clean, sort_keys=True)
+
+
+class MetricsLog(BaseCallback):
+    """Appends each evaluation's record (``state.history[-1]``) to a JSON-lines file.
+
+    Non-finite floats are written as null.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_evaluate(self, state: TrainState) -> Decision:
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(_json_line(state.history[-1]) + "\n")
+        return CONTINUE
+
+
+class DivergenceCheck(BaseCallback):
+    """Stop as soon as a training batch's loss is not finite."""
+
+    def on_train_loss(self, state: TrainState) -> Decision:
+        if state.loss is not None and not math.isfinite(state.loss):
+            return Decision(True, f"diverged: non-finite training loss at step {state.step}")
         return CONTINUE
 
 

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunesmith.engine.sampling import LoaderRequest
+
 if TYPE_CHECKING:
     import torch
 
@@ -178,17 +180,19 @@ def cache_key(
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=20).hexdigest()
 
 
-def compute_features(
-    model: Any, dataset: Any, batch_size: int, collate_fn: Any, device: Any, dtype: Any
-) -> Entry:
+def compute_features(model: Any, dataset: Any, request: LoaderRequest) -> Entry:
     """``{"features": [N, D], "labels": [N, ...]}`` on the CPU, in dataset order."""
     import contextlib
 
     import torch
     from torch.utils.data import DataLoader
 
+    device, dtype = request.device, request.dtype
     loader = DataLoader(  # own generator: leave torch's global RNG (dropout masks) untouched
-        dataset, batch_size=batch_size, collate_fn=collate_fn, generator=torch.Generator()
+        dataset,
+        batch_size=request.batch_size,
+        collate_fn=request.collate_fn,
+        generator=torch.Generator(),
     )
     feats, labels = [], []
     model.train(False)  # the caller restores its own train/eval layout afterwards
@@ -230,47 +234,21 @@ def _identity(batch: Any) -> Any:
     return batch
 
 
-def cached_loader(
-    dataset: Any,
-    role: str,
-    batch_size: int,
-    generator: Any,
-    lengths: Sequence[int] | None = None,
-) -> Any:
-    """A loader over already-batched cached rows; ``train`` shuffles (and, with ``lengths``,
-    groups by length) with ``generator`` exactly as the uncached loader would, so the same seed
-    gives the same batches."""
-    from tunesmith.engine.sampling import make_loader
-
-    if role == "train":
-        return make_loader(dataset, batch_size, _identity, generator, lengths)
-    return make_loader(dataset, batch_size, _identity)
+def cached_loader(dataset: Any, role: str, request: LoaderRequest) -> Any:
+    """A loader over already-batched cached rows, shuffled (``train``) exactly as the uncached
+    loader of ``request`` would, so the same seed gives the same batches."""
+    return request.loader(role, dataset, _identity)
 
 
-def cached_loaders(
-    cache: FeatureCache,
-    model: Any,
-    datasets: tuple[Any, Any],
-    batch_size: int,
-    collate_fn: Any,
-    generator: Any,
-    device: Any,
-    dtype: Any,
-    extra: str,
-    lengths: Sequence[int] | None = None,
-) -> tuple[Any, Any]:
-    """Train and validation loaders over cached features (computed on a miss).
-
-    The train loader shuffles with ``generator`` exactly as the uncached loader would, so the
-    same seed gives the same batches.
-    """
+def cached_loaders(cache: FeatureCache, model: Any, request: LoaderRequest) -> tuple[Any, Any]:
+    """Train and validation loaders over cached features (computed on a miss)."""
     weights = weights_hash(model)
     loaders: list[Any] = []
-    for role, dataset in zip(("train", "val"), datasets, strict=True):
-        key = cache_key(model, role, len(dataset), extra, weights)
+    for role, dataset in request.roles():
+        key = cache_key(model, role, len(dataset), request.key_extra, weights)
         entry = cache.get(key)
         if entry is None:
-            entry = compute_features(model, dataset, batch_size, collate_fn, device, dtype)
+            entry = compute_features(model, dataset, request)
             cache.put(key, entry)
-        loaders.append(cached_loader(FeatureDataset(entry), role, batch_size, generator, lengths))
+        loaders.append(cached_loader(FeatureDataset(entry), role, request))
     return loaders[0], loaders[1]

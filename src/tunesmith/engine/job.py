@@ -1,10 +1,13 @@
 """One fine-tuning job: the single entry point a tuning trial calls.
 
-Order: read and validate the data (and the test split, when it will be evaluated) before any model
-work; build the model; train with :func:`tunesmith.engine.loop.fit`; evaluate on validation and,
-only when ``evaluate_test`` is true, on test; export when ``out_dir`` is given. With ``data.kfold``
-the job trains one model per fold and reports the mean of the folds' validation metrics; the fold
-with the best selection score is the one tested and exported.
+:func:`run_job` takes the job's config (what to train) and a :class:`JobPlan` (what to do with it:
+train or load saved weights, test or not, where to write), checked together before any data is
+read. Order: read and validate the data (and the test split, when the plan tests) before any model
+work; seed once per fold and build the model; train with :func:`tunesmith.engine.loop.fit`
+(which never seeds); evaluate on validation and, when the plan says so, on test; save the weights
+and export where the plan says. With ``data.kfold`` the job trains one model per fold and reports
+the mean of the folds' validation metrics; the fold with the best selection score is the one
+tested and exported.
 """
 
 from __future__ import annotations
@@ -25,6 +28,42 @@ from tunesmith.engine.models.base import BuiltModel
 from tunesmith.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a job does with its config. The default trains, evaluates the test split, and
+    writes nothing.
+
+    ``load_weights``: do not train; load the weights an earlier run of the same config saved,
+    then evaluate and export as after training. ``evaluate_test``: read and evaluate the test
+    split. ``export_dir``: export the finished model there. ``save_weights``: write the trained
+    weights there (:mod:`tunesmith.engine.weights`). ``refit_on_validation``: train on train +
+    validation for exactly ``train.epochs`` epochs and keep the last epoch's weights (the
+    validation metrics then describe seen data). ``metrics_path``: append every evaluation's
+    record to this ``metrics.jsonl``.
+    """
+
+    load_weights: str | Path | None = None
+    evaluate_test: bool = True
+    export_dir: str | Path | None = None
+    save_weights: str | Path | None = None
+    refit_on_validation: bool = False
+    metrics_path: str | Path | None = None
+
+    def check(self, cfg: FinetuneConfig) -> None:
+        """Raise when this plan cannot run, alone or with ``cfg``."""
+        if self.load_weights is not None and self.refit_on_validation:
+            raise ValueError("refit_on_validation trains; load_weights loads: give one of them")
+        if self.load_weights is not None and self.save_weights is not None:
+            raise ValueError("save_weights saves trained weights; load_weights does not train")
+        if self.refit_on_validation and cfg.data.kfold is not None:
+            raise ConfigError(
+                "training on train + validation needs one validation split; data.kfold is "
+                f"{cfg.data.kfold}"
+            )
+        if self.load_weights is not None and cfg.data.kfold is not None:
+            raise ConfigError("load_weights cannot be used with data.kfold")
 
 
 @dataclass
@@ -76,59 +115,50 @@ def _fold_mean(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
 
 def run_job(
     cfg: FinetuneConfig,
+    plan: JobPlan | None = None,
     *,
     callbacks: Sequence[Any] = (),
-    out_dir: str | Path | None = None,
-    evaluate_test: bool = True,
     feature_cache: Any = None,
     data_access_hook: Callable[[str], None] | None = None,
-    metrics_path: str | Path | None = None,
     device: Any = None,
-    save_weights: str | Path | None = None,
-    init_weights: str | Path | None = None,
-    train_on_validation: bool = False,
 ) -> JobResult:
-    """Run one fine-tuning job described by ``cfg`` (see the module docstring).
+    """Run the job ``cfg`` describes as ``plan`` says (default: :class:`JobPlan`'s).
 
-    ``save_weights``: write the trained weights there (:mod:`tunesmith.engine.weights`).
-    ``init_weights``: do not train; load weights saved by an earlier run of the same config,
-    then evaluate (validation, and test when asked) and export as after training.
-    ``train_on_validation``: train on train + validation for exactly ``train.epochs`` epochs and
-    keep the last epoch's weights (the validation metrics then describe seen data).
+    Each fold seeds the global RNGs once, with ``cfg.seed`` + its index, before its model is
+    built; ``callbacks`` see every evaluation of every fold.
     """
+    from tunesmith.engine.callbacks import MetricsLog
     from tunesmith.engine.loop import fit
     from tunesmith.engine.metrics import is_better
     from tunesmith.engine.models.registry import build_model
-    from tunesmith.engine.seeding import seed_everything
+    from tunesmith.engine.seeding import rng_restored, seed_everything
 
-    if train_on_validation and init_weights is not None:
-        raise ValueError("train_on_validation trains; init_weights loads: give one of them")
-    if train_on_validation and cfg.data.kfold is not None:
-        raise ConfigError(
-            "training on train + validation needs one validation split; data.kfold is "
-            f"{cfg.data.kfold}"
-        )
-    if init_weights is not None and cfg.data.kfold is not None:
-        raise ConfigError("init_weights cannot be used with data.kfold")
+    plan = plan or JobPlan()
+    plan.check(cfg)
     data = build_data(
         cfg.data,
         image_size=cfg.model.image_size,
         preprocessing=model_preprocessing(cfg),
         access_hook=data_access_hook,
-        merge_validation=train_on_validation,
+        merge_validation=plan.refit_on_validation,
     )
-    if init_weights is not None:
-        return _from_saved(cfg, data, evaluate_test, init_weights, out_dir=out_dir, device=device)
-    test_set = _test_split(data, evaluate_test)
+    if plan.load_weights is not None:
+        return _from_saved(cfg, data, plan, plan.load_weights, device)
+    test_set = _test_split(data, plan.evaluate_test)
+    if plan.metrics_path is not None:  # first: it logs an evaluation the others stop after
+        callbacks = [MetricsLog(plan.metrics_path), *callbacks]
 
     folds = data.folds or [(data.train, data.validation)]
     metric = cfg.train.resolved_metric(data.task)
     best: tuple[Any, BuiltModel, Any] | None = None
     fold_metrics: list[dict[str, float]] = []
     for index, (train_set, val_set) in enumerate(folds):
-        # Seed before the new head is initialised, so a job's weights depend on its seed alone.
+        # The fold's one seeding: the new head's initial weights and training's random streams
+        # (dropout, batch order) depend on the seed alone. Building draws from torch's RNG;
+        # training starts from the freshly seeded state all the same.
         seed_everything(cfg.seed + index)
-        built = build_model(cfg.model, num_outputs=data.num_outputs)
+        with rng_restored():
+            built = build_model(cfg.model, num_outputs=data.num_outputs)
         _check_modality(data, built)
         cache = feature_cache if train_set.deterministic else None
         extra = json.dumps(
@@ -146,12 +176,11 @@ def run_job(
             num_outputs=data.num_outputs,
             callbacks=callbacks,
             seed=cfg.seed + index,
-            metrics_path=metrics_path,
             device=device,
             class_counts=data.class_counts if data.folds is None else None,
             feature_cache=cache,
             cache_key_extra=extra,
-            keep_last=train_on_validation,
+            keep_last=plan.refit_on_validation,
         )
         val = dict(result.best_metrics) or _evaluate(cfg, data, built, val_set, device)
         fold_metrics.append(val)
@@ -162,12 +191,12 @@ def run_job(
     result, built, _ = best
     val_metrics = fold_metrics[0] if len(folds) == 1 else _fold_mean(fold_metrics)
 
-    if save_weights is not None:
+    if plan.save_weights is not None:
         from tunesmith.engine.weights import save_trained
 
-        save_trained(built.model, save_weights, {"best_epoch": result.best_epoch})
+        save_trained(built.model, plan.save_weights, {"best_epoch": result.best_epoch})
     test_metrics, export_path = _test_and_export(
-        cfg, data, built, test_set, val_metrics, result.best_epoch, out_dir, device
+        cfg, data, built, test_set, val_metrics, result.best_epoch, plan.export_dir, device
     )
     return JobResult(
         val_metrics=val_metrics,
@@ -236,15 +265,9 @@ def _test_and_export(
 
 
 def _from_saved(
-    cfg: FinetuneConfig,
-    data: DataBundle,
-    evaluate_test: bool,
-    weights: str | Path,
-    *,
-    out_dir: str | Path | None,
-    device: Any,
+    cfg: FinetuneConfig, data: DataBundle, plan: JobPlan, weights: str | Path, device: Any
 ) -> JobResult:
-    """The job's result from weights an earlier run of the same config saved: no training.
+    """The job's result from ``weights`` an earlier run of the same config saved: no training.
 
     The weights are loaded before the test split is read, so a caller may fall back to training
     when they do not fit (:class:`~tunesmith.engine.weights.WeightsError`) without a second read.
@@ -260,11 +283,11 @@ def _from_saved(
     _check_modality(data, built)
     best_epoch = load_trained(built.model, weights).get("best_epoch")
     built.model.train(False)
-    test_set = _test_split(data, evaluate_test)
+    test_set = _test_split(data, plan.evaluate_test)
     val_metrics = _evaluate(cfg, data, built, data.validation, device)
     log.info("loaded trained weights from %s (no training)", weights)
     test_metrics, export_path = _test_and_export(
-        cfg, data, built, test_set, val_metrics, best_epoch, out_dir, device
+        cfg, data, built, test_set, val_metrics, best_epoch, plan.export_dir, device
     )
     return JobResult(
         val_metrics=val_metrics,

@@ -1,43 +1,47 @@
 """The training loop: ``fit``, ``evaluate`` and ``predict``.
 
-``fit`` reads top to bottom: seed, device, data loaders, freezing, optimizer and schedule, then
-epochs of (accumulated) optimizer steps with an evaluation every epoch or every
-``eval_every_steps`` steps; each evaluation goes to the callbacks, which may stop the run. The best
-evaluation's weights are kept on the CPU and restored at the end.
-
-When a :class:`FeatureCache` is given and the backbone stays frozen for the whole run, the
-backbone's features are computed once per dataset and the head trains on them (see
-:mod:`tunesmith.engine.feature_cache`); when only a prefix of layer groups stays frozen and the
-model can run it separately, that prefix's output is cached and only the suffix and head run (see
-:mod:`tunesmith.engine.prefix_cache`). Pass a cache only when the data has no random augmentation.
+``fit`` reads top to bottom: device, freezing, loaders (plain or cached, chosen by
+:func:`~tunesmith.engine.loaders.build_loaders`), loss, optimizer and schedule, then epochs of
+(accumulated) optimizer steps with an evaluation every epoch or every ``eval_every_steps`` steps.
+The rest is callbacks' work (:mod:`tunesmith.engine.callbacks`): each training loss goes to them
+(a non-finite one stops the run) and so does each evaluation (the best weights are kept,
+``metrics.jsonl`` written, early stopping and pruning may stop the run); the best evaluation's
+weights are restored at the end. ``fit`` never seeds the global RNGs: its caller seeds once
+(:func:`tunesmith.engine.job.run_job`); ``seed`` only shuffles the batches.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tunesmith.config.train import TrainConfig
-from tunesmith.engine.callbacks import Callback, Decision, EarlyStopping, TrainState
+from tunesmith.engine.callbacks import (
+    CONTINUE,
+    BestWeights,
+    Callback,
+    CallbackList,
+    Decision,
+    DivergenceCheck,
+    EarlyStopping,
+    TrainState,
+)
 from tunesmith.engine.device import autocast_dtype, resolve_device
-from tunesmith.engine.feature_cache import FeatureCache, cached_loaders
+from tunesmith.engine.feature_cache import FeatureCache
 from tunesmith.engine.freezing import Freezer, frozen_prefix
+from tunesmith.engine.loaders import Loaders, build_loaders, forward_full
 from tunesmith.engine.losses import build_loss
-from tunesmith.engine.metrics import compute_metrics, get_metric, is_better
+from tunesmith.engine.metrics import compute_metrics, get_metric
 from tunesmith.engine.optim import build_optimizer
-from tunesmith.engine.prefix_cache import prefix_loaders, supports_prefix
 from tunesmith.engine.regularizers import Regularizer
-from tunesmith.engine.sampling import example_lengths, make_loader
-from tunesmith.engine.schedules import lambda_lr
-from tunesmith.engine.seeding import make_generator, seed_everything
+from tunesmith.engine.sampling import LoaderRequest, example_lengths, make_loader
+from tunesmith.engine.schedules import lambda_lr, refresh_lr
 from tunesmith.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -73,10 +77,6 @@ def _autocast(device: Any, dtype: Any) -> Any:
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def _forward_full(model: Any) -> Callable[[dict[str, Any]], Any]:
-    return lambda batch: model.forward_head(model.forward_features(batch))
 
 
 def _collect(
@@ -145,7 +145,7 @@ def _run_over(
     dev = resolve_device(device)
     model.to(dev).train(False)
     loader = make_loader(dataset, batch_size, collate_fn)
-    return _collect(_forward_full(model), loader, dev, autocast_dtype(precision, dev))
+    return _collect(forward_full(model), loader, dev, autocast_dtype(precision, dev))
 
 
 def _count_classes(loader: Iterable[Any], num_classes: int) -> list[int]:
@@ -161,11 +161,96 @@ def _labels(y: np.ndarray | None) -> np.ndarray:
     return y
 
 
-def _json_line(record: dict[str, Any]) -> str:
-    clean = {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
-    }
-    return json.dumps(clean, sort_keys=True)
+def _metric(cfg: TrainConfig, task: str, num_outputs: int) -> tuple[str, bool]:
+    """The selection metric and whether it grows with quality, once ``cfg`` fits the task."""
+    cfg.check_task(task)
+    if task == "classification" and num_outputs < 2:
+        raise ConfigError(f"a classification head needs num_outputs >= 2, got {num_outputs}")
+    metric = cfg.resolved_metric(task)
+    return metric, get_metric(metric).greater_is_better
+
+
+def _request(
+    cfg: TrainConfig,
+    datasets: tuple[Any, Any],
+    collate_fn: Any,
+    seed: int,
+    device: Any,
+    dtype: Any,
+    cache_key_extra: str,
+) -> LoaderRequest:
+    lengths = example_lengths(datasets[0], collate_fn) if cfg.group_by_length else None
+    extra = f"{cache_key_extra}|{cfg.precision}"
+    return LoaderRequest(*datasets, cfg.batch_size, collate_fn, seed, device, dtype, extra, lengths)
+
+
+def _loss(
+    cfg: TrainConfig,
+    train_set: Any,
+    collate_fn: Any,
+    num_outputs: int,
+    class_counts: Sequence[int] | None,
+) -> Any:
+    if cfg.loss.class_weights == "balanced" and class_counts is None:
+        class_counts = _count_classes(make_loader(train_set, 256, collate_fn), num_outputs)
+    return build_loss(cfg.loss, num_outputs, class_counts)
+
+
+def _early_stopping(cfg: TrainConfig, greater: bool) -> list[Callback]:
+    es = cfg.early_stopping
+    return [] if es.patience is None else [EarlyStopping(es.patience, es.min_delta, greater)]
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """Evaluates the model on the validation loader into a :class:`TrainState`."""
+
+    model: Any
+    loaders: Loaders
+    freezer: Freezer
+    task: str
+    device: Any
+    dtype: Any
+    optimizer: Any
+
+    def __call__(self, state: TrainState) -> TrainState:
+        """Set ``state.metrics`` and ``score``; append the record (with the mean training loss
+        since the last evaluation and the LR) to ``state.history``."""
+        self.model.train(False)
+        raw, y = _collect(self.loaders.forward, self.loaders.val, self.device, self.dtype)
+        self.freezer.train_mode()
+        state.metrics = compute_metrics(_labels(y), _to_outputs(raw, self.task), self.task)
+        state.score = state.metrics[state.metric]
+        record = {"epoch": state.epoch, "step": state.step, **state.metrics}
+        record["train_loss"] = float(np.mean(state.losses)) if state.losses else float("nan")
+        record["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        state.losses.clear()
+        state.history.append(record)
+        return state
+
+
+def _due(cfg: TrainConfig, state: TrainState, epoch_end: bool = False) -> bool:
+    """Whether to evaluate now: every ``eval_every_steps`` optimizer steps (and at the end of
+    the last epoch when steps ran since the last evaluation), else at every epoch's end."""
+    every = cfg.eval_every_steps
+    if not epoch_end:
+        return every is not None and state.step % every == 0
+    return every is None or (state.epoch == cfg.epochs - 1 and bool(state.losses))
+
+
+def _optimizer_step(
+    model: Any, optimizer: Any, scheduler: Any, scaler: Any, max_grad_norm: float | None
+) -> None:
+    import torch
+
+    if max_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        params = [p for p in model.parameters() if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def fit(
@@ -179,7 +264,6 @@ def fit(
     num_outputs: int,
     callbacks: Sequence[Callback] = (),
     seed: int = 0,
-    metrics_path: str | Path | None = None,
     device: Any = None,
     class_counts: Sequence[int] | None = None,
     feature_cache: FeatureCache | None = None,
@@ -188,160 +272,75 @@ def fit(
 ) -> FitResult:
     """Fine-tune ``model`` on ``train_set``, selecting on ``val_set`` by ``cfg``'s metric.
 
-    ``keep_last``: keep the weights after the last epoch instead of the best evaluation's (a run
-    of a fixed number of epochs whose validation set is part of the training data).
-    """
+    ``seed`` shuffles the batches (seed the global RNGs before). ``keep_last``: keep the last
+    epoch's weights, not the best evaluation's (a fixed run that trains on its validation set)."""
     import torch
 
-    cfg.check_task(task)
-    if task == "classification" and num_outputs < 2:
-        raise ConfigError(f"a classification head needs num_outputs >= 2, got {num_outputs}")
-    metric = cfg.resolved_metric(task)
-    greater = get_metric(metric).greater_is_better
-    seed_everything(seed)
+    metric, greater = _metric(cfg, task, num_outputs)
     dev = resolve_device(device if device is not None else cfg.device)
     dtype = autocast_dtype(cfg.precision, dev)
     model.to(dev)
-
     freezer = Freezer(model, cfg.freezing)
     freezer.start_epoch(0)
-    lengths = example_lengths(train_set, collate_fn) if cfg.group_by_length else None
-    train_loader = make_loader(train_set, cfg.batch_size, collate_fn, make_generator(seed), lengths)
-    val_loader = make_loader(val_set, cfg.batch_size, collate_fn)
-    forward = _forward_full(model)
-    n_groups = len(freezer.groups)
-    stop = frozen_prefix(cfg.freezing, n_groups, cfg.epochs)
-    cache_stop: int | None = None
-    cache_args = (
-        (train_set, val_set), cfg.batch_size, collate_fn, make_generator(seed), dev, dtype,
-        f"{cache_key_extra}|{cfg.precision}",
-    )  # fmt: skip
-    if feature_cache is not None and stop == n_groups:  # the whole backbone is frozen
-        train_loader, val_loader = cached_loaders(
-            feature_cache, model, *cache_args, lengths=lengths
-        )
-        forward = lambda batch: model.forward_head(batch["features"])  # noqa: E731
-        cache_stop = n_groups
-    elif feature_cache is not None and stop > 0 and supports_prefix(model, stop):
-        prefix = prefix_loaders(feature_cache, model, stop, *cache_args, lengths=lengths)
-        if prefix is not None:
-            train_loader, val_loader, forward = prefix
-            cache_stop = stop
-    if feature_cache is not None:
-        freezer.train_mode()  # computing the cache put the whole model in eval mode
-
-    if cfg.loss.class_weights == "balanced" and class_counts is None:
-        class_counts = _count_classes(make_loader(train_set, 256, collate_fn), num_outputs)
-    loss_fn = build_loss(cfg.loss, num_outputs, class_counts)
+    request = _request(cfg, (train_set, val_set), collate_fn, seed, dev, dtype, cache_key_extra)
+    stop = frozen_prefix(cfg.freezing, len(freezer.groups), cfg.epochs)
+    loaders = build_loaders(model, request, feature_cache, stop)
+    freezer.train_mode()  # computing a cache put the whole model in eval mode
+    loss_fn = _loss(cfg, train_set, collate_fn, num_outputs, class_counts)
     regularizer = Regularizer(model, cfg.regularization)
     optimizer = build_optimizer(model, cfg.optimizer)
-    accum = cfg.grad_accum_steps
-    n_batches = len(train_loader)
-    steps_per_epoch = math.ceil(n_batches / accum)
-    scheduler = lambda_lr(
-        optimizer, cfg.epochs * steps_per_epoch, cfg.schedule, cfg.optimizer.lr, freezer.scale
-    )
+    accum, n_batches = cfg.grad_accum_steps, len(loaders.train)
+    total_steps = cfg.epochs * math.ceil(n_batches / accum)
+    scheduler = lambda_lr(optimizer, total_steps, cfg.schedule, cfg.optimizer.lr, freezer.scale)
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
-
-    state = TrainState(metric=metric, greater_is_better=greater)
-    all_callbacks = list(callbacks)
-    if cfg.early_stopping.patience is not None:
-        all_callbacks.append(
-            EarlyStopping(cfg.early_stopping.patience, cfg.early_stopping.min_delta, greater)
-        )
-    best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    out = Path(metrics_path) if metrics_path is not None else None
-    losses: list[float] = []
-    best_metrics: dict[str, float] = {}
-    decision = Decision()
-
-    def run_evaluation() -> Decision:
-        nonlocal best_state, best_metrics
-        model.train(False)
-        raw, y = _collect(forward, val_loader, dev, dtype)
-        freezer.train_mode()
-        state.metrics = compute_metrics(_labels(y), _to_outputs(raw, task), task)
-        state.score = state.metrics[metric]
-        record = {"epoch": state.epoch, "step": state.step, **state.metrics}
-        record["train_loss"] = float(np.mean(losses)) if losses else float("nan")
-        record["lr"] = float(optimizer.param_groups[0]["lr"])
-        losses.clear()
-        state.history.append(record)
-        if out is not None:
-            with out.open("a", encoding="utf-8") as fh:
-                fh.write(_json_line(record) + "\n")
-        if is_better(state.score, state.best_score, greater):
-            state.best_score, state.best_epoch, state.best_step = (
-                state.score,
-                state.epoch,
-                state.step,
-            )
-            best_metrics = dict(state.metrics)
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        for cb in all_callbacks:
-            d = cb.on_evaluate(state)
-            if d.stop:
-                return d
-        return Decision()
-
+    state, best = TrainState(metric, greater), BestWeights(model)
+    hooks = CallbackList([best, DivergenceCheck(), *callbacks, *_early_stopping(cfg, greater)])
+    evaluation = _Evaluation(model, loaders, freezer, task, dev, dtype, optimizer)
+    decision = CONTINUE
     for epoch in range(cfg.epochs):
         state.epoch = epoch
-        if freezer.start_epoch(epoch):  # plan or LR stage changed: refresh the current LRs
-            for group, fn, base in zip(
-                optimizer.param_groups, scheduler.lr_lambdas, scheduler.base_lrs, strict=True
-            ):
-                group["lr"] = base * fn(scheduler.last_epoch)
-        for cb in all_callbacks:
-            cb.on_epoch_start(state)
+        if freezer.start_epoch(epoch):  # a new plan or LR stage: the current LRs change
+            refresh_lr(scheduler)
+        hooks.on_epoch_start(state)
         optimizer.zero_grad(set_to_none=True)
-        for i, batch in enumerate(train_loader):
+        for i, batch in enumerate(loaders.train):
             batch = _to_device(batch, dev)
-            window = min(accum, n_batches - (i // accum) * accum)
             with _autocast(dev, dtype):
-                loss = loss_fn(forward(batch), batch["labels"])
+                loss = loss_fn(loaders.forward(batch), batch["labels"])
             if regularizer.active:
                 loss = loss + regularizer.penalty()
-            if not torch.isfinite(loss):
-                decision = Decision(
-                    True, f"diverged: non-finite training loss at step {state.step}"
-                )
+            state.loss = float(loss.detach())
+            if (decision := hooks.on_train_loss(state)).stop:
                 break
-            losses.append(float(loss.detach()))
+            state.losses.append(state.loss)
+            window = min(accum, n_batches - (i // accum) * accum)
             scaler.scale(loss / window).backward()
             if (i + 1) % accum and i + 1 != n_batches:
                 continue
-            if cfg.max_grad_norm is not None:
-                scaler.unscale_(optimizer)
-                params = [p for p in model.parameters() if p.grad is not None]
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            _optimizer_step(model, optimizer, scheduler, scaler, cfg.max_grad_norm)
             state.step += 1
-            if cfg.eval_every_steps and state.step % cfg.eval_every_steps == 0:
-                decision = run_evaluation()
-                if decision.stop:
-                    break
+            if _due(cfg, state) and (decision := hooks.on_evaluate(evaluation(state))).stop:
+                break
         if decision.stop:
             break
-        last_epoch = epoch == cfg.epochs - 1
-        if cfg.eval_every_steps is None or (last_epoch and losses):
-            decision = run_evaluation()
-            if decision.stop:
-                break
+        if _due(cfg, state, True) and (decision := hooks.on_evaluate(evaluation(state))).stop:
+            break
 
     if keep_last and state.history and not decision.stop:
-        best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        best_metrics = dict(state.metrics)
-        state.best_epoch, state.best_score = state.epoch, state.score
-    model.load_state_dict(best_state)
+        best.take(state)
+    model.load_state_dict(best.state_dict)
+    return _result(best, state, decision, loaders.cache_stop)
+
+
+def _result(
+    best: BestWeights, state: TrainState, decision: Decision, cache_stop: int | None
+) -> FitResult:
     return FitResult(
-        best_epoch=state.best_epoch,
-        best_score=float("nan") if state.best_score is None else state.best_score,
-        best_metrics=best_metrics,
+        best_epoch=best.epoch,
+        best_score=float("nan") if best.score is None else best.score,
+        best_metrics=best.metrics,
         history=state.history,
-        state_dict=best_state,
+        state_dict=best.state_dict,
         stopped_early=decision.stop,
         reason=decision.reason or "completed",
         used_feature_cache=cache_stop is not None,

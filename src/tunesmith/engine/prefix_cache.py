@@ -29,6 +29,7 @@ from tunesmith.engine.feature_cache import (
     cached_loader,
     weights_hash,
 )
+from tunesmith.engine.sampling import LoaderRequest
 
 if TYPE_CHECKING:
     import torch
@@ -130,21 +131,18 @@ def _close(a: torch.Tensor, b: torch.Tensor, dtype: Any) -> bool:
 
 
 def compute_prefix(
-    model: Any,
-    dataset: Any,
-    stop: int,
-    batch_size: int,
-    collate_fn: Any,
-    device: Any,
-    dtype: Any,
-    check: bool = False,
+    model: Any, dataset: Any, stop: int, request: LoaderRequest, check: bool = False
 ) -> Entry | None:
     """The prefix states of ``dataset`` in order; None when ``check`` finds a mismatch."""
     import torch
     from torch.utils.data import DataLoader
 
+    device, dtype = request.device, request.dtype
     loader = DataLoader(  # own generator: leave torch's global RNG (dropout masks) untouched
-        dataset, batch_size=batch_size, collate_fn=collate_fn, generator=torch.Generator()
+        dataset,
+        batch_size=request.batch_size,
+        collate_fn=request.collate_fn,
+        generator=torch.Generator(),
     )
     model.train(False)  # the caller restores its own train/eval layout afterwards
     ctx = (
@@ -176,34 +174,22 @@ def compute_prefix(
 
 
 def prefix_loaders(
-    cache: FeatureCache,
-    model: Any,
-    stop: int,
-    datasets: tuple[Any, Any],
-    batch_size: int,
-    collate_fn: Any,
-    generator: Any,
-    device: Any,
-    dtype: Any,
-    extra: str,
-    lengths: Sequence[int] | None = None,
+    cache: FeatureCache, model: Any, stop: int, request: LoaderRequest
 ) -> tuple[Any, Any, Callable[[dict[str, Any]], Any]] | None:
     """Train/validation loaders over cached prefix states and the forward that consumes them.
 
     None when the model's prefix cannot be cached (then train as usual). The train loader
-    shuffles with ``generator`` exactly as the uncached loader would.
+    shuffles exactly as the uncached loader of ``request`` would.
     """
     weights = weights_hash(model, stop)
     loaders: list[Any] = []
     checked = False  # one batch is checked per fit, on the first entry computed
-    for role, dataset in zip(("train", "val"), datasets, strict=True):
-        key = cache_key(model, role, len(dataset), extra, weights, stop=stop)
+    for role, dataset in request.roles():
+        key = cache_key(model, role, len(dataset), request.key_extra, weights, stop=stop)
         entry = cache.get(key)
         if entry is None:
             try:
-                entry = compute_prefix(
-                    model, dataset, stop, batch_size, collate_fn, device, dtype, not checked
-                )
+                entry = compute_prefix(model, dataset, stop, request, not checked)
                 checked = True
             except NotCacheable as exc:
                 log.warning("prefix cache: %s; training without it", exc)
@@ -211,7 +197,7 @@ def prefix_loaders(
             if entry is None:
                 return None
             cache.put(key, entry)
-        loaders.append(cached_loader(PrefixDataset(entry), role, batch_size, generator, lengths))
+        loaders.append(cached_loader(PrefixDataset(entry), role, request))
 
     def forward(batch: dict[str, Any]) -> Any:
         return model.forward_head(model.forward_suffix(batch_state(batch), stop))

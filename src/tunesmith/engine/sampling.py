@@ -6,15 +6,20 @@ permutation each epoch (from the run's generator), cuts it into blocks of ``MEGA
 batches, sorts each block by length, cuts the sorted blocks into batches and shuffles the order of
 the batches. Every example is seen once per epoch; a batch holds examples of similar length.
 
-The cached loaders (features, frozen prefix) go through the same :func:`make_loader` with the
-same lengths and generator, so a cached run sees the very batches an uncached one would.
+A :class:`LoaderRequest` says what a training run needs of its loaders; the plain and the cached
+loaders (features, frozen prefix; see :mod:`tunesmith.engine.loaders`) all go through the same
+:func:`make_loader` with its lengths and generator seed, so a cached run sees the very batches an
+uncached one would.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from tunesmith.engine.seeding import make_generator
 
 MEGA_BATCHES = 50
 
@@ -94,3 +99,36 @@ def make_loader(
         num_workers=0,
         generator=generator if generator is not None else torch.Generator(),
     )
+
+
+@dataclass(frozen=True)
+class LoaderRequest:
+    """What a training run asks of its loaders, whichever kind serves it.
+
+    ``seed`` seeds the training loader's shuffling generator; ``device`` and ``dtype`` (autocast,
+    or None) are where cached features are computed; ``key_extra`` (the data fingerprint and
+    preprocessing) enters the cache keys; ``lengths``: group training batches by length.
+    """
+
+    train: Any
+    val: Any
+    batch_size: int
+    collate_fn: Any
+    seed: int
+    device: Any = None
+    dtype: Any = None
+    key_extra: str = ""
+    lengths: Sequence[int] | None = None
+
+    def roles(self) -> tuple[tuple[str, Any], tuple[str, Any]]:
+        """``(("train", train set), ("val", validation set))``."""
+        return ("train", self.train), ("val", self.val)
+
+    def loader(self, role: str, dataset: Any, collate_fn: Any) -> Any:
+        """``dataset``'s loader for ``role``: ``train`` shuffles (and groups by length), ``val``
+        keeps the order."""
+        if role == "train":
+            return make_loader(
+                dataset, self.batch_size, collate_fn, make_generator(self.seed), self.lengths
+            )
+        return make_loader(dataset, self.batch_size, collate_fn)

@@ -107,3 +107,11 @@ def lambda_lr(
         return lr_factor(step, total_steps, cfg, base_lr) * holder.value
 
     return LambdaLR(optimizer, factor)
+
+
+def refresh_lr(scheduler: Any) -> None:
+    """Set each group's LR to what ``scheduler`` (from :func:`lambda_lr`) gives for its current
+    step, after its stage scale changed (a new progressive-unfreezing stage)."""
+    groups = scheduler.optimizer.param_groups
+    for group, fn, base in zip(groups, scheduler.lr_lambdas, scheduler.base_lrs, strict=True):
+        group["lr"] = base * fn(scheduler.last_epoch)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,24 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def rng_restored() -> Iterator[None]:
+    """Put Python's, numpy's and torch's CPU generators back as they were after the block.
+
+    What the block draws (a new head's initial weights) then leaves the streams that follow
+    (dropout masks, length-grouped batches) exactly where seeding put them.
+    """
+    import torch
+
+    saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.set_rng_state(saved[2])
 
 
 def make_generator(seed: int) -> Any:

@@ -138,7 +138,7 @@ class FinetuneObjective:
 
     def __call__(self, params: dict[str, Any], reporter: Any) -> dict[str, Any]:
         from tunesmith.engine.callbacks import ReportCallback
-        from tunesmith.engine.job import run_job
+        from tunesmith.engine.job import JobPlan, run_job
 
         key = getattr(reporter, "key", None)
         folder = Path(self.trials_dir) / (f"{key:05d}" if isinstance(key, int) else "trial")
@@ -151,23 +151,20 @@ class FinetuneObjective:
         write_trial_config(folder, job, params)
         callbacks = [ReportCallback(reporter.report)] if self.mode == "search" else []
         keep = self.keep_weights and not final and job.data.kfold is None
-        run = partial(
-            run_job,
-            job,
-            callbacks=callbacks,
+        plan = JobPlan(
             evaluate_test=final,
-            out_dir=self.export_dir if final else None,
-            feature_cache=self._feature_cache(),
-            metrics_path=folder / "metrics.jsonl",
+            export_dir=self.export_dir if final else None,
             save_weights=folder / WEIGHTS_FILE if keep else None,
-            train_on_validation=refit,
+            refit_on_validation=refit,
+            metrics_path=folder / "metrics.jsonl",
         )
+        run = partial(run_job, job, callbacks=callbacks, feature_cache=self._feature_cache())
         saved = self._reusable(job) if final and not refit else None
         try:
-            result = run(init_weights=saved) if saved is not None else run()
+            result = run(replace(plan, load_weights=saved) if saved is not None else plan)
         except WeightsError as exc:  # raised before the test split is read: train instead
             log.warning("final: %s; training the winner again", exc)
-            result = run()
+            result = run(plan)
         val, seen = result.val_metrics, {}
         if refit and self.search_scores is not None:
             # The retrained model has seen the validation split: its score there says nothing.
