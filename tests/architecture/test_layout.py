@@ -152,3 +152,9 @@ def test_only_storage_creates_or_loads_studies() -> None:
         "create_study",
         "load_study",
     ]
+
+
+def test_the_training_loop_reads_in_at_most_80_lines() -> None:
+    tree = ast.parse((SRC / "engine" / "loop.py").read_text(encoding="utf-8"))
+    fit = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "fit")
+    assert fit.end_lineno is not None and fit.end_lineno - fit.lineno + 1 <= 80

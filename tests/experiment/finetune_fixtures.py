@@ -116,14 +116,9 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 def tiny_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``tmp_path`` as the current folder and :mod:`tinynet` importable.
 
-    Torch's global generator is seeded too: ``engine.job.run_job`` builds the model *before*
-    ``fit`` seeds, so a job's initial weights depend on the process's RNG state, not only on the
-    job's ``seed`` (reported; see ``test_trial_rerun_ignores_the_global_rng``). Seeding here keeps
-    these tests reproducible until that is fixed.
+    No global seeding here: a job seeds itself from its config (``engine.job.run_job``, once per
+    fold), so these tests are reproducible whatever the process's RNG state.
     """
-    import torch
-
-    torch.manual_seed(0)
     monkeypatch.syspath_prepend(str(HERE))
     monkeypatch.chdir(tmp_path)
     return tmp_path
