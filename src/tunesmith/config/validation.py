@@ -185,7 +185,7 @@ def _range_rule(err: Any, raw_loc: list[str], model: Any) -> str:
             if infos:
                 for info in infos:
                     candidates += _bounds_in(info.annotation, info.metadata)
-                    nullable = nullable or (depth == 1 and type(None) in _flat(info.annotation))
+                    nullable = nullable or (depth == 1 and type(None) in _members(info.annotation))
                 break
     matching = [b for b in candidates if b.get(key) == failed[key]]
     chosen = matching[0] if matching and all(b == matching[0] for b in matching) else failed
@@ -200,19 +200,6 @@ def _range_rule(err: Any, raw_loc: list[str], model: Any) -> str:
         bound = next(k for k in ("gt", "ge", "lt", "le") if k in chosen)
         rule = f"must be {op[bound]} {_number(chosen[bound])}"
     return rule + (" or null" if nullable else "")
-
-
-def _flat(annotation: Any) -> list[Any]:
-    """The members of a union (Annotated unwrapped), or the annotation itself."""
-    import types
-    import typing
-
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _flat(typing.get_args(annotation)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        return [m for arg in typing.get_args(annotation) for m in _flat(arg)]
-    return [annotation]
 
 
 def validate(model: Any, data: Any, source: str, loaded: KeyLines | None = None) -> Any:
