@@ -29,10 +29,12 @@ except ImportError as exc:  # pragma: no cover - transformers is a dependency of
 
 
 def _require_accelerate() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("accelerate") is None:
-        raise MissingDependencyError("accelerate", "transformers", "the Hugging Face Trainer")
+    try:
+        import accelerate  # noqa: F401  (Trainer needs it; say so before the Trainer does)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "accelerate", "transformers", "the Hugging Face Trainer"
+        ) from exc
 
 
 class TunesmithCallback(TrainerCallback):  # type: ignore[misc]
