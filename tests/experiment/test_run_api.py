@@ -17,7 +17,9 @@ from tunesmith.errors import ConfigError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from finetune_fixtures import experiment, tiny_workdir, write_npz  # noqa: E402, F401
+from finetune_fixtures import experiment, tiny_workdir, write_npz  # noqa: E402
+
+__all__ = ["tiny_workdir"]  # the fixture, used by name
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -32,7 +32,7 @@ def _load(config: Any, overrides: Overrides) -> tuple[Any, str]:
     elif overrides is not None:
         strings = list(overrides)
     if isinstance(config, (str, os.PathLike)):
-        return load_experiment(config, strings, values), str(config)
+        return load_experiment(os.fspath(config), strings, values), str(config)
     if isinstance(config, ExperimentConfig):
         config = config.model_dump(mode="json", exclude_unset=True)
     if not isinstance(config, Mapping):
