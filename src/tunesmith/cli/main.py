@@ -15,7 +15,7 @@ from types import ModuleType
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
 
-COMMANDS = ("tune", "trials", "best", "finetune", "report")
+COMMANDS = ("tune", "trials", "best", "finetune", "report", "dashboard")
 
 
 def _modules() -> dict[str, ModuleType]:
