@@ -88,6 +88,12 @@ def test_dashboard_errors(tmp_path: Path, study_db: str, capsys) -> None:
     assert "no study 'nope'" in capsys.readouterr().err
     assert main(["dashboard", "dash", "--storage", study_db, "--port", "0"]) == 2
     assert "--port must be between 1 and 65535" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["dashboard", "dash", "--storage", study_db, "--port", str(port)]) == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_missing_dashboard_package_names_the_install_command(study_db: str) -> None:

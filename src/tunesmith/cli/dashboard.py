@@ -22,8 +22,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Ctrl-C stops the server even where SIGINT came in ignored (a job started in the background).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    from wsgiref.simple_server import make_server
+
     from tunesmith.cli.trials import named_study_url
     from tunesmith.errors import ConfigError, TunesmithError, require
     from tunesmith.storage.study import load_existing_study, make_storage
@@ -37,16 +37,37 @@ def run(args: argparse.Namespace) -> int:
     storage = make_storage(url)
     study_id = storage.get_study_id_from_name(args.study)
     address = f"http://{HOST}:{args.port}/dashboard/studies/{study_id}"
-    sys.stdout.write(f"study {args.study!r} ({redact(url)}) at {address}\nCtrl-C stops it.\n")
-    sys.stdout.flush()
     try:
-        dashboard.run_server(storage, host=HOST, port=args.port)  # returns on Ctrl-C
-    except KeyboardInterrupt:
-        pass
+        server = make_server(HOST, args.port, dashboard.wsgi(storage))
     except OSError as exc:  # the port is taken, or not ours to bind
         raise TunesmithError(
             f"--port {args.port}: cannot serve on {HOST}:{args.port} ({exc.strerror or exc}); "
             "pick another port"
         ) from None
+    sys.stdout.write(f"study {args.study!r} ({redact(url)}) at {address}\nCtrl-C stops it.\n")
+    sys.stdout.flush()
+    _serve_until_interrupted(server)
     sys.stdout.write("dashboard stopped\n")
     return 0
+
+
+def _serve_until_interrupted(server: Any) -> None:
+    """Serve until SIGINT (Ctrl-C) or SIGTERM.
+
+    The signal asks the server to shut down from another thread instead of raising
+    KeyboardInterrupt, which a request being answered at that moment would swallow (wsgiref
+    catches every exception of a request). The handler is set even where SIGINT came in ignored
+    (a job started in the background).
+    """
+    import threading
+
+    def stop(signum: int, frame: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.server_close()
