@@ -116,6 +116,12 @@ def test_run_a_dict_with_overrides_in_process(tmp_path: Path, monkeypatch) -> No
     assert not (tmp_path / "runs").exists()  # a memory study writes nothing
     again = tunesmith.run(config, ["study.n_trials=2", "study.storage=memory"])
     assert len(again.trials) == 2
+    from tunesmith.config.experiment import ExperimentConfig
+    from tunesmith.config.loader import validate
+
+    validated = validate(ExperimentConfig, config, "test")
+    third = tunesmith.run(validated, {"study.n_trials": 1, "study.storage": "memory"})
+    assert len(third.trials) == 1 and third.study_name == "dict-run"
 
 
 def test_errors_are_the_clis(examples_dir: Path, monkeypatch, capsys) -> None:

@@ -74,33 +74,6 @@ class Trackers:
             log.debug("closing %s failed: %s", tracker.name, close_exc)
 
 
-def open_trackers(config: Any) -> Trackers:
-    """The trackers ``config.log_to`` names; one that cannot start is a warning, not an error.
-
-    A tracker whose package is missing is a MissingDependencyError (before anything is written).
-    """
-    check_trackers(config)
-    opened: list[Tracker] = []
-    for name in config.log_to:
-        try:
-            if name == "mlflow":
-                from tunesmith.trackers.mlflow import MlflowTracker
-
-                opened.append(MlflowTracker(config))
-            else:
-                from tunesmith.trackers.tensorboard import TensorBoardTracker
-
-                opened.append(TensorBoardTracker(config))
-        except Exception as exc:
-            log.warning(
-                "%s logging is off for this run (the search goes on): %s: %s",
-                name,
-                type(exc).__name__,
-                exc,
-            )
-    return Trackers(opened)
-
-
 def flat_settings(config: Any) -> dict[str, str]:
     """The study's settings as flat ``key: text`` pairs (nested sections dotted)."""
     out: dict[str, str] = {}
