@@ -11,6 +11,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "run": ("tunesmith.experiment.api", "run"),
     "tune": ("tunesmith.experiment", "tune"),
     "TuneResult": ("tunesmith.experiment", "TuneResult"),
     "load_model": ("tunesmith.engine.export", "load_model"),

@@ -96,3 +96,35 @@ def test_demo_config_builds_its_search_without_running_it(workdir):
     assert objective.base["train"]["group_by_length"] is True
     assert set(space.names) >= {"train.freezing.strategy", "train.freezing.k", "train.optimizer.lr"}
     assert not (workdir / "runs").exists()
+
+
+def test_tracked_search_example_logs_to_mlflow_and_tensorboard(workdir):
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = ["tune", "examples/tracked_search.yaml", "--n-trials", "5", "--no-progress"]
+    assert main(args) == 0
+    study = _study("tracked-curve", workdir)
+    client = MlflowClient(f"sqlite:///{workdir}/runs/tracked-curve/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("tracked-curve")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1 + len(study.trials)  # the study's parent run and one per trial
+    for trial in study.trials:
+        folder = workdir / "runs" / "tracked-curve" / "tensorboard" / f"trial-{trial.number:04d}"
+        acc = EventAccumulator(str(folder))
+        acc.Reload()
+        assert len(acc.Scalars("loss")) == len(trial.intermediate_values)
+
+
+def test_notebook_example_runs_in_jupyter(workdir):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(workdir / "examples" / "notebook.ipynb", as_version=4)
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    ).execute()
+    progress = [o for o in nb.cells[1].outputs if o.output_type == "display_data"]
+    assert progress[0]["data"]["text/plain"].startswith("tracked-curve: 6/6 done")
+    table = nb.cells[2].outputs[0]["data"]["text/plain"]
+    assert table.count("COMPLETE") + table.count("PRUNED") == 6

@@ -15,7 +15,7 @@ from types import ModuleType
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
 
-COMMANDS = ("tune", "trials", "best", "finetune", "report")
+COMMANDS = ("tune", "trials", "best", "finetune", "report", "dashboard")
 
 
 def _modules() -> dict[str, ModuleType]:
@@ -51,6 +51,9 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    from tunesmith.utils.quiet import quiet_progress_bars
+
+    quiet_progress_bars()  # third-party bars stay out of logs that are not a terminal
     # Optuna installs its own handler; route its messages through ours, quieter.
     try:
         import optuna

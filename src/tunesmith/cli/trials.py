@@ -19,21 +19,26 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def open_named_study(name: str, storage: str | None) -> Any:
-    """The study ``name`` at ``storage`` (default path); a missing one is an error, exit 2."""
+def named_study_url(name: str, storage: str | None) -> str:
+    """The storage URL of study ``name``: ``--storage`` checked, or the default path."""
     from tunesmith.config.experiment import check_safe_name
     from tunesmith.errors import ConfigError
-    from tunesmith.storage.study import load_existing_study
     from tunesmith.storage.urls import check_storage_url, default_storage_url
 
     if storage:
-        url = check_storage_url(storage, field="--storage")
-    else:
-        try:
-            check_safe_name(name)
-        except ValueError as exc:
-            raise ConfigError(f"STUDY {exc}, got {name!r}") from None
-        url = default_storage_url(name)
+        return check_storage_url(storage, field="--storage")
+    try:
+        check_safe_name(name)
+    except ValueError as exc:
+        raise ConfigError(f"STUDY {exc}, got {name!r}") from None
+    return default_storage_url(name)
+
+
+def open_named_study(name: str, storage: str | None) -> Any:
+    """The study ``name`` at ``storage`` (default path); a missing one is an error, exit 2."""
+    from tunesmith.storage.study import load_existing_study
+
+    url = named_study_url(name, storage)
     return load_existing_study(name, url)
 
 

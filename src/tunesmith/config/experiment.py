@@ -98,6 +98,8 @@ class StudyConfig(Frozen):
     max_consecutive_failures: int = Field(default=10, ge=1)
     seed: int | None = Field(default=None, ge=0)
     lease_seconds: float = Field(default=300.0, ge=5)
+    log_to: list[Literal["mlflow", "tensorboard"]] = Field(default_factory=list)
+    mlflow_uri: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -133,6 +135,13 @@ class StudyConfig(Frozen):
             raise ValueError("target and patience apply to single-objective studies only")
         if self.n_trials is None and self.timeout is None:
             raise ValueError("give n_trials, timeout or both (n_trials: null needs a timeout)")
+        if len(set(self.log_to)) != len(self.log_to):
+            raise ValueError(f"log_to lists a tracker twice: {self.log_to}")
+        if self.mlflow_uri is not None and "mlflow" not in self.log_to:
+            raise ValueError(
+                f"mlflow_uri is {self.mlflow_uri!r} but log_to has no mlflow, so nothing would "
+                "log to it; add mlflow to study.log_to or drop study.mlflow_uri"
+            )
         return self
 
     @property

@@ -17,7 +17,7 @@ from typing import Any
 from tunesmith.config.experiment import StudyConfig
 from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
-from tunesmith.experiment.results import BadResult, to_values
+from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, to_values
 from tunesmith.runners.base import Outcome, Runner, TrialTask
 from tunesmith.storage.internals import grid_size
 from tunesmith.storage.leases import (
@@ -148,7 +148,7 @@ class Coordinator:
             seed = self._cfg.seed + trial.number
         self._live[trial.number] = _Live(trial, now)
         self._runner.submit(TrialTask(trial.number, params, seed))
-        self._emit("trial_started", trial=trial.number)
+        self._emit("trial_started", trial=trial.number, params=dict(params))
 
     def _decide(self, key: int, step: int, value: float) -> bool:
         live = self._live.get(key)
@@ -180,6 +180,7 @@ class Coordinator:
                 state, reason = TrialState.FAIL, str(exc)
         elif outcome.status == "pruned":
             state = TrialState.PRUNED
+            self._keep_extras(trial, outcome.value)
         else:
             state, reason = TrialState.FAIL, outcome.error or "unknown error"
             if outcome.detail:
@@ -196,6 +197,15 @@ class Coordinator:
             values=tuple(values) if values else None,
             message=reason,
         )
+
+    def _keep_extras(self, trial: Any, value: Any) -> None:
+        """A pruned trial's returned dict: its non-objective entries become user attributes."""
+        if not isinstance(value, dict):
+            return
+        metrics = self._cfg.metric_names or []
+        for key, item in value.items():
+            if key not in metrics:
+                trial.set_user_attr(f"metric.{key}" if key in RESERVED_ATTRS else str(key), item)
 
     def _tell(self, trial: Any, state: Any, values: list[float] | None) -> None:
         try:

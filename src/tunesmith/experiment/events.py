@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,11 @@ EventKind = Literal["started", "trial_started", "trial_reported", "trial_finishe
 
 @dataclass(frozen=True)
 class StudyEvent:
-    """``kind`` says what happened; ``trial``/``state``/``message`` describe it where relevant."""
+    """``kind`` says what happened; ``trial``/``state``/``message`` describe it where relevant.
+
+    ``params`` (on ``trial_started``) are the trial's parameters; ``message`` on a failed
+    ``trial_finished`` is its fail reason. Trackers (MLflow, TensorBoard) log from these events.
+    """
 
     kind: EventKind
     progress: Progress
@@ -56,6 +60,7 @@ class StudyEvent:
     values: tuple[float, ...] | None = None
     message: str | None = None
     step: int | None = None
+    params: dict[str, Any] | None = None
 
 
 OnEvent = Callable[[StudyEvent], None]

@@ -23,6 +23,9 @@ KINDS: Registry[Any] = Registry(
 
 def prepare(config: ExperimentConfig) -> Prepared:
     """Validate ``config`` fully (space, objective, data) without touching storage."""
+    from tunesmith.trackers import check_trackers
+
+    check_trackers(config.study)  # a tracker's missing package is an error before any trial
     return KINDS.lookup(config.objective_kind).prepare(config)  # type: ignore[no-any-return]
 
 

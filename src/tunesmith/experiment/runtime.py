@@ -55,7 +55,9 @@ def run_study(
     from tunesmith.search.pruners import create_pruner
     from tunesmith.search.samplers import create_sampler
     from tunesmith.storage.study import open_study
+    from tunesmith.trackers import check_trackers, open_trackers
 
+    check_trackers(config)
     sampler_cfg = config.sampler
     if sampler_cfg.seed is None and config.seed is not None:
         sampler_cfg = sampler_cfg.model_copy(update={"seed": config.seed})
@@ -68,12 +70,13 @@ def run_study(
         )
         if runs is not None:
             queue_missing(study, runs)
+        trackers = open_trackers(config)
         coordinator = Coordinator(
             study,
             space,
             runner,
             config,
-            on_event,
+            _both(on_event, trackers.handle) if trackers else on_event,
             fixed=runs is not None,
             # An objective that seeds itself (a fine-tuning job seeds from its config) gets no
             # second seed from the study: one seed owner per trial.
@@ -82,5 +85,19 @@ def run_study(
     except BaseException:
         runner.close()
         raise
-    coordinator.run()
+    try:
+        coordinator.run()
+    finally:
+        trackers.close()
     return study
+
+
+def _both(first: OnEvent | None, second: OnEvent) -> OnEvent:
+    """Call the display's ``on_event`` (if any), then the trackers'."""
+
+    def on_event(event: Any) -> None:
+        if first is not None:
+            first(event)
+        second(event)
+
+    return on_event

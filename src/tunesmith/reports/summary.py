@@ -16,7 +16,12 @@ from typing import Any, TextIO
 @dataclass(frozen=True)
 class TuneResult:
     """What a search found. ``best_params``/``best_value`` are None for multi-objective studies,
-    whose Pareto front is ``best_trials``; ``trials`` is Optuna's ``trials_dataframe()``."""
+    whose Pareto front is ``best_trials``; ``trials`` is Optuna's ``trials_dataframe()``.
+
+    For a fine-tuning experiment, ``validation`` and ``test`` are the exported model's scores
+    (metric name → value) and ``model_path`` the exported model (``tunesmith.load_model`` reads
+    it); they are None for other experiments.
+    """
 
     study_name: str
     storage: str
@@ -25,6 +30,9 @@ class TuneResult:
     best_trials: list[Any]
     trials: Any
     study: Any = field(repr=False)
+    validation: dict[str, Any] | None = None
+    test: dict[str, Any] | None = None
+    model_path: str | None = None
 
 
 def summarise(study: Any, url: str) -> TuneResult:
@@ -40,6 +48,7 @@ def summarise(study: Any, url: str) -> TuneResult:
     else:
         best_trials = [study.best_trial]
     single = best_trials[0] if best_trials and not multi else None
+    final = study.user_attrs.get("final") or {}
     return TuneResult(
         study_name=study.study_name,
         storage=url,
@@ -48,6 +57,9 @@ def summarise(study: Any, url: str) -> TuneResult:
         best_trials=best_trials,
         trials=study.trials_dataframe(),
         study=study,
+        validation=final.get("validation"),
+        test=final.get("test"),
+        model_path=final.get("model_path"),
     )
 
 

@@ -174,6 +174,6 @@ def execute_trial(objective: ObjectiveCall, task: TrialTask, reporter: ReporterB
             error=f"{type(exc).__name__}: {exc}",
             detail=traceback.format_exc(),
         )
-    if reporter.pruned:
-        return Outcome(task.key, "pruned")
+    if reporter.pruned:  # what it returned still travels: its extra entries (a checkpoint path)
+        return Outcome(task.key, "pruned", value=plain_result(value))
     return Outcome(task.key, "ok", value=plain_result(value))

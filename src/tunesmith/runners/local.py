@@ -112,6 +112,23 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+@contextlib.contextmanager
+def _main_file_that_exists() -> Any:
+    """Hide ``__main__.__file__`` while starting a worker when it names no file (``python -``
+    reads ``<stdin>``): spawn would try to run it again in the worker and fail. The objective
+    travels by value, so the worker never needs the main module."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or os.path.exists(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 @dataclass
 class _Worker:
     proc: Any
@@ -150,7 +167,8 @@ class LocalRunner:
             daemon=True,
             name="tunesmith-worker",
         )
-        proc.start()
+        with _main_file_that_exists():
+            proc.start()
         child.close()
         worker = _Worker(proc, parent)
         self._workers.append(worker)

@@ -198,6 +198,9 @@ def build_hf_text(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
     """Load encoder and tokenizer (``cfg.pretrained=False``: architecture only, from its config)."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+    from tunesmith.utils.quiet import quiet_progress_bars
+
+    quiet_progress_bars()  # no "Loading weights" bars in logs that are not a terminal
     name = cfg.resolved_name or "packaged:minilm"
     path = resolve_name(name)
     try:
