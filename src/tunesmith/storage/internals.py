@@ -97,3 +97,10 @@ def configure_grid(
     sampler._param_names = names
     sampler._all_grids = [tuple(point) for point in grids]
     sampler._n_min_trials = len(sampler._all_grids)
+
+
+def trial_system_attrs(trial: optuna.Trial) -> dict[str, Any]:
+    """A live trial's system attributes as read when it was created (``fixed_params`` for a
+    trial popped from the queue). ``Trial`` no longer exposes them; reading the stored trial
+    again would cost a storage round trip per trial."""
+    return dict(trial._cached_frozen_trial.system_attrs)
