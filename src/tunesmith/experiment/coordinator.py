@@ -107,6 +107,8 @@ class Coordinator:
         reason: str | None = None
         try:
             while True:
+                if reason == "n_trials":  # a trial counted while running may since have failed
+                    reason = None
                 reason = reason or self._stop_reason()
                 while reason is None and len(self._live) < self._runner.slots:
                     self._start_trial()
