@@ -18,8 +18,8 @@ from typing import Any
 
 SHARES: Mapping[str, float] = {"search": 0.70, "recheck": 0.20, "final": 0.08, "report": 0.02}
 """Each phase's share of ``study.timeout`` (a phase's unused time passes to the next)."""
-REPORT_MIN_S = 2.0
-"""The least time kept back for writing ``best/`` and the report."""
+REPORT_MIN_S = 6.0
+"""The least time kept back for writing ``best/`` and the HTML report (its plots take seconds)."""
 SAFETY = 1.10
 """A run is expected to cost its measured duration times this (durations vary from run to run)."""
 
@@ -68,8 +68,9 @@ class Plan:
         return keep
 
     def search_seconds(self) -> float:
-        """The search's time limit: its share (the later phases keep theirs)."""
-        return self.share("search")
+        """The search's time limit: its share, less what the later phases need beyond theirs
+        (the report's minimum)."""
+        return max(0.0, min(self.share("search"), self.total - self.reserve_after("search")))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,9 +89,10 @@ class Plan:
             each = f", about {cost:.1f} s per run" if cost is not None else ""
             if name == "search" and cost is None:
                 each = ", trial cost measured as it runs"
-            out.append(
-                f"  {name}: {self.shares[name]:.0%} = {self.share(name):.0f} s{each}"
-            )
+            seconds = self.search_seconds() if name == "search" else self.share(name)
+            if name == "report":
+                seconds = max(REPORT_MIN_S, seconds)
+            out.append(f"  {name}: {seconds:.0f} s ({self.shares[name]:.0%} share){each}")
         return out
 
 
@@ -129,8 +131,8 @@ def size_recheck(
                 note = None
                 if (k, m) != want:
                     note = (
-                        f"re-check sized to the {left:.0f} s left: {k} configuration(s) x {m} "
-                        f"seed(s) instead of {want[0]} x {want[1]} (about {cost:.0f} s)"
+                        f"re-check sized to the {left:.1f} s left: {k} configuration(s) x {m} "
+                        f"seed(s) instead of {want[0]} x {want[1]} (about {cost:.1f} s)"
                     )
                 return RecheckSize(k, m, cost, note)
     if len(each) < 2:
@@ -139,6 +141,42 @@ def size_recheck(
         len(each),
         0,
         0.0,
-        f"re-check skipped: {left:.0f} s left, and re-checking even two configurations with "
-        f"one seed needs about {sum(each[:2]) * SAFETY:.0f} s",
+        f"re-check skipped: {max(left, 0):.1f} s left, and re-checking even two configurations "
+        f"with one seed needs about {sum(each[:2]) * SAFETY:.1f} s",
     )
+
+
+def trial_seconds(trial: Any) -> float | None:
+    """How long a finished (frozen) trial ran, from its start and completion times."""
+    start, end = getattr(trial, "datetime_start", None), getattr(trial, "datetime_complete", None)
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds())
+
+
+@dataclass
+class RunBudget:
+    """A :class:`Plan` with its clock: seconds since the run started come from ``now()``."""
+
+    plan: Plan
+    started: float
+    now: Any  # () -> float, a monotonic clock
+
+    def elapsed(self) -> float:
+        return float(self.now() - self.started)
+
+    def left(self) -> float:
+        return self.plan.total - self.elapsed()
+
+    def note(self, line: str) -> None:
+        self.plan.notes.append(line)
+
+    def recheck_seconds(self, final_cost: float | None) -> float:
+        """What the re-check may spend: the time left, less the final run's expected cost (at
+        least its share) and the report's reserve."""
+        final = max(self.plan.share("final"), (final_cost or 0.0) * SAFETY)
+        return self.left() - final - self.plan.reserve_after("final")
+
+    def final_seconds(self) -> float:
+        """What the final run may spend: the time left less the report's reserve."""
+        return self.left() - self.plan.reserve_after("final")
