@@ -106,9 +106,7 @@ class RecheckSize:
     note: str | None = None
 
 
-def size_recheck(
-    costs: Sequence[float | None], top_k: int, seeds: int, left: float
-) -> RecheckSize:
+def size_recheck(costs: Sequence[float | None], top_k: int, seeds: int, left: float) -> RecheckSize:
     """Fit the re-check of the best configurations (``costs``: each one's measured seconds, best
     first) into ``left`` seconds.
 

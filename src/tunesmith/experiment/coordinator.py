@@ -254,9 +254,7 @@ class Coordinator:
         trials = self.study.get_trials(deepcopy=False)
         self._tally.complete = sum(t.state == TrialState.COMPLETE for t in trials)
         self._tally.pruned = sum(t.state == TrialState.PRUNED for t in trials)
-        self._tally.failed = sum(
-            t.state == TrialState.FAIL and not is_duplicate(t) for t in trials
-        )
+        self._tally.failed = sum(t.state == TrialState.FAIL and not is_duplicate(t) for t in trials)
         self._tally.done_at_start = self._tally.complete + self._tally.pruned
 
     # -- leases and clean-up ----------------------------------------------------------------

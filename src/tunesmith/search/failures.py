@@ -58,8 +58,9 @@ def failure_risk(params: dict[str, Any], dists: dict[str, Any], trials: Sequence
     """How much likelier than the study's average a trial with ``params`` is to fail, 0..1.
 
     For each parameter, the failure rate among the finished ``trials`` near its value (the same
-    categorical value, a numeric value within :data:`NEAR` of the range), ``(failed + g) / (near + 1)`` (one pseudo-trial at the study's rate ``g``);
-    the risk is the largest excess of that rate over ``g``, scaled by
+    categorical value, a numeric value within :data:`NEAR` of the range),
+    ``(failed + g) / (near + 1)`` (one pseudo-trial at the study's failure rate ``g``); the risk
+    is the largest excess of that rate over ``g``, scaled by
     ``1 - g``. A parameter that has nothing to do with the failures sits at the average and adds
     nothing; a value where every trial failed approaches 1. No failures: 0.
     """

@@ -175,7 +175,7 @@ def create_sampler(
 
 
 LEARNS_FROM_FAILURES = ("tpe", "gp")
-"""Samplers that read failed trials as the worst observed ones (:mod:`tunesmith.search.failures`)."""
+"""Samplers that learn from failed trials (:mod:`tunesmith.search.failures`)."""
 
 
 def check_options(options: Mapping[str, Any], accepted: list[str], where: str, what: str) -> None:

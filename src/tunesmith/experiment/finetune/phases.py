@@ -89,7 +89,7 @@ def run_recheck(
     timeout, cost = None, None
     if budget is not None and seeds > 0:
         costs = [trial_seconds(done[c.trial]) for c in cands]
-        timeout = budget.recheck_seconds(max(costs[:1], default=None) if final_retrains else None)
+        timeout = budget.recheck_seconds(costs[0] if final_retrains else None)
         size = size_recheck(costs, len(cands), seeds, timeout)
         known = [c for c in costs[: size.top_k] if c is not None]
         cost = max(known) if known else None
@@ -105,9 +105,7 @@ def run_recheck(
         new_seeds = extra_seeds(base_seed, seeds)
         runs = [FixedRun(dict(c.params), {"seed": s}) for c in cands for s in new_seeds]
         phase_obj = objective.phase(str(Path(objective.trials_dir).parent / "recheck"))
-        phase_cfg = _phase_study_config(
-            config, f"{config.name}.recheck", objective.metric, timeout
-        )
+        phase_cfg = _phase_study_config(config, f"{config.name}.recheck", objective.metric, timeout)
         phase = run_study(
             phase_cfg, space, phase_obj, on_event=on_event, runs=runs, trial_cost=cost
         )
@@ -199,9 +197,7 @@ def run_final(
     return record
 
 
-def _final_budget(
-    budget: Any, winner: Any, retrain: bool
-) -> tuple[float | None, float | None]:
+def _final_budget(budget: Any, winner: Any, retrain: bool) -> tuple[float | None, float | None]:
     """The final run's time limit and expected cost under ``budget`` (None, None: no limit).
 
     A retrain is expected to cost what the winner's search trial took; when that does not fit,
