@@ -21,6 +21,8 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("prefix_cache", "prefix_cache"),  # MiniLM last_k with and without the prefix cache
     ("group_by_length", "group_by_length"),  # MiniLM with random vs length-grouped batches
     ("finetune_demo", "finetune_demo"),  # make demo vs the BERT recipe alone (minutes)
+    ("overhead", "overhead"),  # 1,000 trivial trials on SQLite: tunesmith vs plain Optuna
+    ("failure_aware", "failure_aware"),  # TPE steering away from failing values
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 
@@ -35,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--parts", nargs="*", choices=["recipe", "recipe_refit", "demo"], help="(finetune_demo)"
     )
+    p.add_argument("--overhead-trials", type=int, default=1000, help="(overhead)")
+    p.add_argument("--overhead-window", type=int, default=50, help="(overhead)")
     p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
     p.add_argument(
         "--gp-max-budget", type=int, default=None, help="cap GP's trials (it is the slowest)"

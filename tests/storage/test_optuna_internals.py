@@ -22,7 +22,9 @@ from tunesmith.storage.internals import (
     stored_trial,
     study_id,
     study_storage,
+    study_view,
     trial_id,
+    trial_system_attrs,
 )
 from tunesmith.storage.study import enqueue
 
@@ -160,3 +162,31 @@ def test_configure_grid_refuses_a_sampler_without_those_attributes():
 
     with pytest.raises(TunesmithError, match="_param_names, _all_grids, _n_min_trials"):
         configure_grid(NotAGrid(), {"a": [1]}, [(1,)])
+
+
+def test_trial_system_attrs_hold_fixed_params_of_a_queued_trial(tmp_path):
+    """The coordinator tells a queued trial from a sampled one without a storage read."""
+    study = _study(tmp_path)
+    enqueue(study, {"x": 0.5})
+    queued = study.ask()
+    sampled = study.ask()
+    assert "fixed_params" in trial_system_attrs(queued), (
+        f"Optuna {VERSION}: Trial._cached_frozen_trial.system_attrs lacks fixed_params"
+    )
+    assert "fixed_params" not in trial_system_attrs(sampled)
+
+
+def test_samplers_read_trials_through_study_get_trials(tmp_path):
+    """The failure-aware sampler answers Study._get_trials(deepcopy, states, use_cache)."""
+    import inspect
+
+    params = list(inspect.signature(optuna.Study._get_trials).parameters)
+    assert params[:4] == ["self", "deepcopy", "states", "use_cache"], (
+        f"Optuna {VERSION}: Study._get_trials takes {params}"
+    )
+    study = _study(tmp_path)
+    for _ in range(3):
+        study.tell(study.ask(), 1.0)
+    view = study_view(study, lambda trials: trials[:2])
+    assert len(view._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)) == 2
+    assert len(view.get_trials()) == 2 and view.directions == study.directions

@@ -4,7 +4,10 @@ Loop: reconcile abandoned trials once, then ask the sampler for trials while the
 the runner has free slots, hand their parameters to the runner, answer each intermediate report
 (``trial.report`` + ``should_prune``), tell each result, renew the leases of running trials, and
 stop on the trial budget, the timeout, the target, the patience, an exhausted grid or too many
-failures in a row.
+failures in a row. With a timeout, a trial is not started when its expected cost (the median
+duration of this run's completed trials, or the ``trial_cost`` it was given) does not fit in the
+time left. A proposal with the same parameters as a trial the study already holds is asked again
+(:mod:`tunesmith.experiment.duplicates`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 from tunesmith.config.experiment import StudyConfig
 from tunesmith.errors import StudyFailedError
+from tunesmith.experiment.budget import expected_cost, fits
+from tunesmith.experiment.duplicates import Duplicates, is_duplicate
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
 from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, to_values
 from tunesmith.runners.base import Outcome, Runner, TrialTask
@@ -73,6 +78,7 @@ class Coordinator:
         owner: Owner | None = None,
         fixed: bool = False,
         seed_trials: bool = True,
+        trial_cost: float | None = None,
     ) -> None:
         self.study = study
         self._space = space
@@ -86,6 +92,11 @@ class Coordinator:
         self._multi = len(config.all_directions) > 1
         self._fixed = fixed  # run the queued runs only; never ask the sampler for new ones
         self._seed_trials = seed_trials and config.seed is not None
+        self._trial_cost = trial_cost  # expected seconds per trial before any is measured
+        self._durations: list[float] = []  # seconds, this run's completed trials
+        self._trials: list[Any] = []  # the study's trials as last read (one read per loop)
+        self._started_since_read = 0
+        self._duplicates = Duplicates(objective_seeds=not seed_trials)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -96,10 +107,12 @@ class Coordinator:
         reason: str | None = None
         try:
             while True:
+                if reason == "n_trials":  # a trial counted while running may since have failed
+                    reason = None
                 reason = reason or self._stop_reason()
                 while reason is None and len(self._live) < self._runner.slots:
                     self._start_trial()
-                    reason = self._stop_reason()
+                    reason = self._stop_reason(fresh=False)
                 if not self._live:
                     break
                 for outcome in self._runner.wait(self._wait_time(), self._decide):
@@ -135,17 +148,25 @@ class Coordinator:
     def _start_trial(self) -> None:
         from optuna.trial import TrialState
 
-        now = time.time()
-        trial = ask_owned(self.study, self._owner.attrs(now), now + self._cfg.lease_seconds)
-        try:
-            params = self._space.suggest(trial)
-        except BaseException:
-            self._tell(trial, TrialState.FAIL, None)
-            raise
+        dups = self._duplicates
+        dups.index(self._trials)
+        for attempt in range(dups.max_resamples + 1):
+            now = time.time()
+            trial = ask_owned(self.study, self._owner.attrs(now), now + self._cfg.lease_seconds)
+            try:
+                params = self._space.suggest(trial)
+            except BaseException:
+                self._tell(trial, TrialState.FAIL, None)
+                raise
+            if self._fixed or not dups.check(trial, params, last=attempt == dups.max_resamples):
+                break
+            self._tell(trial, TrialState.FAIL, None)  # recorded as a re-sampled duplicate
         params.update(trial.user_attrs.get(RUN_OVERRIDES) or {})  # a fixed run's own settings
+        params.update(dups.repeat_settings(trial))  # a repeat spent as another seed
         seed = None
         if self._seed_trials and self._cfg.seed is not None:
             seed = self._cfg.seed + trial.number
+        self._started_since_read += 1
         self._live[trial.number] = _Live(trial, now)
         self._runner.submit(TrialTask(trial.number, params, seed))
         self._emit("trial_started", trial=trial.number, params=dict(params))
@@ -170,6 +191,7 @@ class Coordinator:
         state = TrialState.COMPLETE
         reason: str | None = None
         if outcome.status == "ok":
+            self._durations.append(time.time() - live.started)
             try:
                 values, extra = to_values(
                     outcome.value, len(self._cfg.all_directions), self._cfg.metric_names
@@ -242,7 +264,7 @@ class Coordinator:
         trials = self.study.get_trials(deepcopy=False)
         self._tally.complete = sum(t.state == TrialState.COMPLETE for t in trials)
         self._tally.pruned = sum(t.state == TrialState.PRUNED for t in trials)
-        self._tally.failed = sum(t.state == TrialState.FAIL for t in trials)
+        self._tally.failed = sum(t.state == TrialState.FAIL and not is_duplicate(t) for t in trials)
         self._tally.done_at_start = self._tally.complete + self._tally.pruned
 
     # -- leases and clean-up ----------------------------------------------------------------
@@ -265,19 +287,37 @@ class Coordinator:
                 log.warning("could not mark trial %d failed: %s", number, exc)
 
     # -- stop rules -------------------------------------------------------------------------
-    def _stop_reason(self) -> str | None:
+    def _stop_reason(self, fresh: bool = True) -> str | None:
+        """The stop rule that fires now, or None. ``fresh=False`` (right after starting a trial)
+        reuses the trials read at the top of the loop, counting the trials started since."""
         from optuna.trial import TrialState
 
         cfg = self._cfg
         if self._tally.streak >= cfg.max_consecutive_failures:
             return "failures"
-        if cfg.timeout is not None and self._clock.elapsed() >= cfg.timeout:
-            return "timeout"
-        trials = self.study.get_trials(deepcopy=False)
+        if cfg.timeout is not None:
+            left = cfg.timeout - self._clock.elapsed()
+            cost = expected_cost(self._durations, self._trial_cost)
+            if left <= 0:
+                return "timeout"
+            if not fits(left, cost):
+                log.info(
+                    "study %r: the next trial (about %.1f s) would not finish in the %.1f s left",
+                    cfg.name,
+                    cost,
+                    left,
+                )
+                return "timeout"
+        if fresh or grid_size(self.study.sampler) is not None:  # a grid counts its points
+            self._trials = self.study.get_trials(deepcopy=False)
+            self._started_since_read = 0
+        trials = self._trials
         if self._fixed:  # given runs: no trial budget, target or patience applies
-            return None if any(t.state == TrialState.WAITING for t in trials) else "runs done"
+            waiting = sum(t.state == TrialState.WAITING for t in trials)
+            return None if waiting > self._started_since_read else "runs done"
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        if cfg.n_trials is not None and sum(t.state in counted for t in trials) >= cfg.n_trials:
+        running = sum(t.state in counted for t in trials)
+        if cfg.n_trials is not None and running + self._started_since_read >= cfg.n_trials:
             return "n_trials"
         if self._grid_exhausted(trials):
             return "grid exhausted"

@@ -42,6 +42,7 @@ def run_study(
     on_event: OnEvent | None = None,
     storage: Any = None,
     runs: Sequence[FixedRun] | None = None,
+    trial_cost: float | None = None,
 ) -> Any:
     """Run (or resume) the study ``config.name``; return the ``optuna.Study``.
 
@@ -49,7 +50,8 @@ def run_study(
     ``(params)`` or ``(params, reporter)``. ``storage`` may be a ready Optuna storage object
     (in-memory studies); otherwise ``config.storage_url()`` is used. With ``runs``, the study
     runs exactly those configurations (the ones it does not hold yet are queued) and asks the
-    sampler for nothing else.
+    sampler for nothing else. ``trial_cost``: the seconds a trial is expected to take before one
+    has been measured (a study with a timeout starts no trial that cannot finish in time).
     """
     from tunesmith.runners import create_runner
     from tunesmith.search.pruners import create_pruner
@@ -81,6 +83,7 @@ def run_study(
             # An objective that seeds itself (a fine-tuning job seeds from its config) gets no
             # second seed from the study: one seed owner per trial.
             seed_trials=not getattr(objective, "seeds_itself", False),
+            trial_cost=trial_cost,
         )
     except BaseException:
         runner.close()

@@ -166,7 +166,16 @@ def create_sampler(
         _warn_grid_budget(space, n_trials)
     if name in ("cmaes", "qmc"):
         _warn_fallback(name, space)
-    return construct_checked(cls, kwargs, f"{field}.options", f"sampler {name}")
+    sampler = construct_checked(cls, kwargs, f"{field}.options", f"sampler {name}")
+    if name in LEARNS_FROM_FAILURES:
+        from tunesmith.search.failures import failure_aware
+
+        sampler = failure_aware(sampler, config.seed)
+    return sampler
+
+
+LEARNS_FROM_FAILURES = ("tpe", "gp")
+"""Samplers that learn from failed trials (:mod:`tunesmith.search.failures`)."""
 
 
 def check_options(options: Mapping[str, Any], accepted: list[str], where: str, what: str) -> None:

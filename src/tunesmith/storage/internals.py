@@ -97,3 +97,49 @@ def configure_grid(
     sampler._param_names = names
     sampler._all_grids = [tuple(point) for point in grids]
     sampler._n_min_trials = len(sampler._all_grids)
+
+
+def trial_system_attrs(trial: optuna.Trial) -> dict[str, Any]:
+    """A live trial's system attributes as read when it was created (``fixed_params`` for a
+    trial popped from the queue). ``Trial`` no longer exposes them; reading the stored trial
+    again would cost a storage round trip per trial."""
+    return dict(trial._cached_frozen_trial.system_attrs)
+
+
+class _TrialsView:
+    """A study whose trial lists pass through ``transform`` (see :func:`study_view`)."""
+
+    def __init__(self, study: optuna.Study, transform: Any) -> None:
+        self._view_study = study
+        self._view_transform = transform
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view_study, name)
+
+    def _get_trials(
+        self,
+        deepcopy: bool = True,
+        states: Any = None,
+        use_cache: bool = False,
+    ) -> list[FrozenTrial]:
+        trials = self._view_study._get_trials(deepcopy=False, states=None, use_cache=use_cache)
+        shown = self._view_transform(trials)
+        return [t for t in shown if states is None or t.state in states]
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self._get_trials()
+
+
+def study_view(study: optuna.Study, transform: Any) -> Any:
+    """``study`` as a sampler sees it, with every trial list passed through ``transform``
+    (``list[FrozenTrial] -> list[FrozenTrial]``, e.g. failed trials shown as complete).
+
+    Optuna's samplers read trials through the private ``Study._get_trials`` (with its cache); the
+    view answers that call and delegates everything else to ``study``. Nothing is written through
+    it: the stored trials stay as they are.
+    """
+    return _TrialsView(study, transform)

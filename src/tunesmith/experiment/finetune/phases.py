@@ -33,14 +33,14 @@ def _key(params: Mapping[str, Any]) -> str:
     return json.dumps(dict(sorted(params.items())), default=str)
 
 
-def _phase_study_config(config: Any, name: str, metric: str) -> Any:
-    """The search's study settings for a phase study, without its timeout, sampler or pruner
-    (a study of fixed runs has no trial budget, target or patience)."""
+def _phase_study_config(config: Any, name: str, metric: str, timeout: float | None = None) -> Any:
+    """The search's study settings for a phase study, without its sampler or pruner (a study of
+    fixed runs has no trial budget, target or patience); ``timeout``: the phase's time limit."""
     return config.model_copy(
         update={
             "name": name,
             "storage": config.storage_url(),
-            "timeout": None,
+            "timeout": timeout,
             "metric": metric,
             "sampler": config.sampler.model_copy(update={"name": "random", "options": {}}),
             "pruner": config.pruner.model_copy(update={"name": "none", "options": {}}),
@@ -64,23 +64,40 @@ def run_recheck(
     seeds: int,
     base_seed: int,
     on_event: OnEvent | None = None,
+    budget: Any = None,
+    final_retrains: bool = False,
 ) -> dict[str, Any] | None:
-    """Rerun the top ``top_k`` configurations with ``seeds`` more seeds; return the winner row."""
+    """Rerun the top ``top_k`` configurations with ``seeds`` more seeds; return the winner row.
+
+    With a ``budget`` (:class:`~tunesmith.experiment.budget.RunBudget`), the re-check is sized
+    to the time left after keeping the final run's (``final_retrains``: it trains the winner
+    again) and the report's: fewer configurations or seeds, or none, with a line saying so.
+    """
+    from tunesmith.experiment.budget import size_recheck, trial_seconds
     from tunesmith.search.recheck import Candidate, RecheckRow, extra_seeds, rank
     from tunesmith.search.recheck import top_k as pick
 
     maximize = config.all_directions[0] == "maximize"
+    done = {t.number: t for t in _complete(study) if t.value is not None}
     cands = pick(
-        [
-            Candidate(t.number, t.params, float(t.value), base_seed)
-            for t in _complete(study)
-            if t.value is not None
-        ],
+        [Candidate(t.number, t.params, float(t.value), base_seed) for t in done.values()],
         top_k,
         maximize,
     )
     if not cands:
         return None
+    timeout, cost = None, None
+    if budget is not None and seeds > 0:
+        costs = [trial_seconds(done[c.trial]) for c in cands]
+        timeout = budget.recheck_seconds(costs[0] if final_retrains else None)
+        size = size_recheck(costs, len(cands), seeds, timeout)
+        known = [c for c in costs[: size.top_k] if c is not None]
+        cost = max(known) if known else None
+        budget.plan.expected["recheck"] = cost
+        if size.note:
+            log.info("budget: %s", size.note)
+            budget.note(size.note)
+        cands, seeds = cands[: max(size.top_k, 1)], size.seeds
     rows = {
         _key(c.params): RecheckRow(c.trial, dict(c.params), [base_seed], [c.score]) for c in cands
     }
@@ -88,8 +105,10 @@ def run_recheck(
         new_seeds = extra_seeds(base_seed, seeds)
         runs = [FixedRun(dict(c.params), {"seed": s}) for c in cands for s in new_seeds]
         phase_obj = objective.phase(str(Path(objective.trials_dir).parent / "recheck"))
-        phase_cfg = _phase_study_config(config, f"{config.name}.recheck", objective.metric)
-        phase = run_study(phase_cfg, space, phase_obj, on_event=on_event, runs=runs)
+        phase_cfg = _phase_study_config(config, f"{config.name}.recheck", objective.metric, timeout)
+        phase = run_study(
+            phase_cfg, space, phase_obj, on_event=on_event, runs=runs, trial_cost=cost
+        )
         for t in _complete(phase):
             run = held_run(t)
             seed = run.overrides.get("seed")
@@ -115,16 +134,24 @@ def run_final(
     run_dir: Path,
     train_on_validation: bool = False,
     on_event: OnEvent | None = None,
+    budget: Any = None,
 ) -> dict[str, Any]:
     """Load (or retrain) the winner, evaluate it on the test split once, export it.
 
     With ``train_on_validation`` the winner trains again on train + validation for as many
     epochs as its best search epoch, and the validation scores reported are the search's (the
     retrained model has seen the validation split).
+
+    With a ``budget``, a retrain that cannot finish in the time left is not started: the
+    winner's search weights are evaluated instead, with a line saying so. The evaluation of saved
+    weights always runs (it is what the run delivers); past the budget, a line says so.
     """
     name = f"{config.name}.final"
     export_dir = run_dir / "best" / "model"
     winner = next(t for t in study.get_trials(deepcopy=False) if t.number == trial)
+    timeout, cost = _final_budget(budget, winner, train_on_validation)
+    if budget is not None and train_on_validation and timeout is None:
+        train_on_validation = False
     overrides: dict[str, Any] = {}
     if train_on_validation:
         epochs = int(winner.user_attrs.get("best_epoch") or 0) or None
@@ -144,8 +171,8 @@ def run_final(
         train_on_validation=train_on_validation,
         search_scores=_val_metrics(winner.user_attrs) if train_on_validation else None,
     )
-    phase_cfg = _phase_study_config(config, name, objective.metric)
-    phase = run_study(phase_cfg, space, final_obj, on_event=on_event, runs=[run])
+    phase_cfg = _phase_study_config(config, name, objective.metric, timeout)
+    phase = run_study(phase_cfg, space, final_obj, on_event=on_event, runs=[run], trial_cost=cost)
     done = [t for t in _complete(phase) if held_run(t).key == run.key]
     if not done:
         from tunesmith.errors import TunesmithError
@@ -168,6 +195,38 @@ def run_final(
     }
     study.set_user_attr("final", record)
     return record
+
+
+def _final_budget(budget: Any, winner: Any, retrain: bool) -> tuple[float | None, float | None]:
+    """The final run's time limit and expected cost under ``budget`` (None, None: no limit).
+
+    A retrain is expected to cost what the winner's search trial took; when that does not fit,
+    ``(None, None)`` is returned and a line says the saved weights are evaluated instead.
+    """
+    from tunesmith.experiment.budget import fits, trial_seconds
+
+    if budget is None:
+        return None, None
+    left = budget.final_seconds()
+    cost = trial_seconds(winner) if retrain else None
+    budget.plan.expected["final"] = cost
+    if retrain and not fits(left, cost):
+        line = (
+            f"final: retraining on train+validation would take about {cost or 0:.0f} s and "
+            f"{max(left, 0):.0f} s are left; evaluating the search's weights of trial "
+            f"{winner.number} instead"
+        )
+        log.info("budget: %s", line)
+        budget.note(line)
+        return None, None
+    if left <= 0:
+        line = f"final: the budget is spent ({-left:.0f} s over); evaluating the winner anyway"
+        log.warning("budget: %s", line)
+        budget.note(line)
+        return None, None
+    if not retrain:  # evaluating saved weights: no trial cost to wait for
+        return None, None
+    return left, cost
 
 
 def _val_metrics(attrs: Mapping[str, Any]) -> dict[str, Any]:

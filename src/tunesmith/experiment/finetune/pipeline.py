@@ -158,7 +158,12 @@ class FinetuneKind:
 
 
 def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
-    """Run a whole fine-tuning experiment; return the search study (with its records set)."""
+    """Run a whole fine-tuning experiment; return the search study (with its records set).
+
+    With ``study.timeout``, the timeout bounds the whole run (:mod:`tunesmith.experiment.budget`):
+    the plan is printed and recorded (``study.user_attrs["budget"]``), the search gets its share,
+    and the re-check and the final run are sized to the time left.
+    """
     from tunesmith.experiment.finetune.outputs import write_best_folder
     from tunesmith.experiment.finetune.phases import run_final, run_recheck
     from tunesmith.storage.study import open_study
@@ -169,8 +174,13 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
     run_dir = run_dir_of(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     pre = open_study(study_cfg.name, study_cfg.storage_url(), study_cfg.all_directions)
+    budget = start_budget(study_cfg, pre)
     warm_start(config, space, pre)
-    study = run_study(study_cfg, space, objective, on_event=on_event)
+    search_cfg = study_cfg
+    if budget is not None:
+        search_s = max(1.0, budget.plan.search_seconds() - budget.elapsed())
+        search_cfg = study_cfg.model_copy(update={"timeout": search_s})
+    study = run_study(search_cfg, space, objective, on_event=on_event)
     base_seed = int(objective.base.get("seed", 0))
     winner = run_recheck(
         study,
@@ -181,6 +191,8 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         seeds=config.recheck.seeds,
         base_seed=base_seed,
         on_event=on_event,
+        budget=budget,
+        final_retrains=config.final.train_on == "train+validation",
     )
     if winner is None:
         raise ConfigError(
@@ -196,6 +208,7 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         run_dir=run_dir,
         train_on_validation=config.final.train_on == "train+validation",
         on_event=on_event,
+        budget=budget,
     )
     write_best_folder(run_dir, study, record, objective.base)
     try:
@@ -204,4 +217,32 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         write_report(study, run_dir / "report")
     except Exception as exc:  # the model is safe; a report failure must not hide it
         log.warning("report not written: %s", exc)
+    if budget is not None:
+        budget.note(f"whole run: {budget.elapsed():.1f} s of {budget.plan.total:.0f} s")
+        log.info("budget: %s", budget.plan.notes[-1])
+        study.set_user_attr("budget", budget.plan.as_dict())
     return study
+
+
+def start_budget(study_cfg: Any, study: Any) -> Any:
+    """The run's budget when ``study.timeout`` is set (else None): print and record the plan.
+
+    The search's expected trial cost is the median duration of the trials the study already
+    completed (a resumed study); a new study measures it as it runs.
+    """
+    import time
+
+    from optuna.trial import TrialState
+
+    from tunesmith.experiment.budget import Plan, RunBudget, expected_cost, trial_seconds
+
+    if study_cfg.timeout is None:
+        return None
+    plan = Plan(float(study_cfg.timeout))
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    seconds = [s for s in (trial_seconds(t) for t in done) if s is not None]
+    plan.expected["search"] = expected_cost(seconds)
+    for line in plan.lines():
+        log.info("%s", line)
+    study.set_user_attr("budget", plan.as_dict())
+    return RunBudget(plan, time.monotonic(), time.monotonic)

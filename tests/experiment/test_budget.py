@@ -1,0 +1,128 @@
+"""A budget for the whole run (issue 10, item 1): the plan, the sizing, and trials that fit."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from tunesmith.experiment import tune
+from tunesmith.experiment.budget import (
+    SAFETY,
+    SHARES,
+    Plan,
+    RunBudget,
+    expected_cost,
+    fits,
+    size_recheck,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from finetune_fixtures import experiment, load, tiny_workdir, write_npz  # noqa: E402
+
+__all__ = ["tiny_workdir"]
+
+
+def test_plan_splits_the_timeout_and_says_so():
+    plan = Plan(600.0)
+    assert sum(SHARES.values()) == pytest.approx(1.0)
+    assert plan.search_seconds() == pytest.approx(600 * SHARES["search"])
+    assert plan.reserve_after("search") == pytest.approx(600 * (1 - SHARES["search"]))
+    plan.expected["recheck"] = 12.5
+    text = "\n".join(plan.lines())
+    assert "600 s for the whole run" in text and "search: 420 s (70% share)" in text
+    short = Plan(20.0)  # the report's minimum comes out of the search's share
+    assert short.search_seconds() == pytest.approx(20.0 - 20.0 * 0.28 - 6.0)
+    assert "about 12.5 s per run" in text
+    assert plan.as_dict()["seconds"]["final"] == pytest.approx(48.0)
+
+
+def test_a_trial_fits_only_when_its_measured_cost_does():
+    assert expected_cost([], None) is None and expected_cost([], 3.0) == 3.0
+    assert expected_cost([1.0, 9.0, 2.0], 100.0) == 2.0  # measured beats the prior
+    assert fits(10.0, None) and not fits(0.0, None)  # the first trial is how cost is learned
+    assert fits(10.0, 10.0 / SAFETY) and not fits(10.0, 10.0)
+
+
+def test_recheck_is_sized_to_the_time_left():
+    costs = [10.0, 10.0, 10.0]
+    full = size_recheck(costs, 3, 2, left=1000)
+    assert (full.top_k, full.seeds, full.note) == (3, 2, None)
+    fewer = size_recheck(costs, 3, 2, left=50)  # 2 configurations x 2 seeds = 44 s
+    assert (fewer.top_k, fewer.seeds) == (2, 2) and "2 configuration(s) x 2 seed(s)" in fewer.note
+    one_seed = size_recheck(costs, 3, 2, left=25)  # 2 x 1 = 22 s
+    assert (one_seed.top_k, one_seed.seeds) == (2, 1)
+    skipped = size_recheck(costs, 3, 2, left=15)
+    assert skipped.seeds == 0 and "re-check skipped" in skipped.note
+    unknown = size_recheck([10.0, None], 2, 1, left=21)  # unknown costs count as the largest
+    assert unknown.seeds == 0
+    assert size_recheck([10.0, None], 2, 1, left=23).seeds == 1
+
+
+def test_run_budget_keeps_the_final_and_the_report():
+    clock = [100.0]
+    budget = RunBudget(Plan(100.0), started=100.0, now=lambda: clock[0])
+    clock[0] = 160.0  # 60 s spent: 40 left
+    assert budget.left() == pytest.approx(40.0)
+    keep = budget.plan.share("final") + max(6.0, budget.plan.share("report"))
+    assert budget.recheck_seconds(None) == pytest.approx(40.0 - keep)
+    assert budget.recheck_seconds(20.0) == pytest.approx(40.0 - 20.0 * SAFETY - 6.0)
+    assert budget.final_seconds() == pytest.approx(34.0)
+
+
+def test_no_trial_is_started_that_cannot_finish_in_the_time_left():
+    spans: list[tuple[float, float]] = []
+    t0 = time.monotonic()
+
+    def objective(params):
+        start = time.monotonic()
+        time.sleep(0.5)
+        spans.append((start - t0, time.monotonic() - t0))
+        return params["x"]
+
+    res = tune(
+        objective,
+        {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        sampler="random",
+        n_trials=None,
+        timeout=1.3,
+        runner="inprocess",
+        seed=0,
+    )
+    # Two trials of 0.5 s fit; a third, started at about 1.0 s, would end past 1.3 s.
+    assert len(spans) == 2, spans
+    assert all(end <= 1.3 + 0.2 for _, end in spans), spans
+    assert all(t.state == TrialState.COMPLETE for t in res.study.trials)
+
+
+def test_tiny_finetune_run_with_a_short_timeout_ends_within_budget(tiny_workdir):
+    from tunesmith.experiment.kinds import prepare, run
+
+    timeout = 20.0
+    paths = write_npz(tiny_workdir, n_train=400)
+    mapping = experiment(
+        "budgeted",
+        paths,
+        study={"n_trials": 500, "timeout": timeout},
+        train={"epochs": 2},
+        recheck={"top_k": 3, "seeds": 4},
+    )
+    prepared = prepare(load(mapping))  # set-up: validation, data
+    start = time.monotonic()
+    study = run(prepared)
+    wall = time.monotonic() - start
+    assert wall <= timeout * 1.05, wall
+    plan = study.user_attrs["budget"]
+    assert plan["total_s"] == timeout and plan["shares"] == dict(SHARES)
+    assert any(n.startswith("whole run:") for n in plan["notes"])
+    searched = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(searched) >= 2  # the search ran until its share was spent, not to 500 trials
+    last_end = max(t.datetime_complete for t in searched)
+    first_start = min(t.datetime_start for t in study.trials)
+    search_s = Plan(timeout).search_seconds()
+    assert (last_end - first_start).total_seconds() <= search_s + 1.0
+    assert "final" in study.user_attrs  # the model was evaluated and exported
