@@ -291,7 +291,8 @@ def load_experiment(
     """Read, override and validate an experiment YAML file.
 
     ``overrides`` are ``--set key=value`` strings (values read as YAML); ``values`` maps dotted
-    keys to ready Python values (command-line flags such as ``--n-trials``), applied last.
+    keys to ready Python values (command-line flags such as ``--n-trials``), applied last. A
+    config without ``study.name`` gets the file's stem (``exp.yaml`` → ``exp``).
     """
     from tunesmith.config.loader import apply_overrides, load_yaml, set_dotted, validate
     from tunesmith.errors import ConfigError
@@ -302,4 +303,7 @@ def load_experiment(
     data = apply_overrides(loaded.data, overrides)
     for key, value in (values or {}).items():
         data = set_dotted(data, key, value)
+    study = data.get("study")
+    if study is None or (isinstance(study, Mapping) and "name" not in study):
+        data = set_dotted(data, "study.name", Path(path).stem)  # like Optuna naming a study
     return validate(ExperimentConfig, data, str(path), loaded)  # type: ignore[no-any-return]
