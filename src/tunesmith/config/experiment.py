@@ -147,7 +147,12 @@ class StudyConfig(Frozen):
 
     def storage_url(self) -> str:
         """The storage URL, defaulting to ``sqlite:///runs/<name>/study.db``."""
-        return self.storage or f"sqlite:///runs/{self.name}/study.db"
+        return self.storage or default_storage_url(self.name)
+
+
+def default_storage_url(name: str) -> str:
+    """Where a study named ``name`` lives when its config gives no ``study.storage``."""
+    return f"sqlite:///runs/{name}/study.db"
 
 
 class SklearnObjectiveConfig(Frozen):
@@ -187,11 +192,30 @@ class WarmStartConfig(Frozen):
     recipes: bool = False
     max_recipes: int | None = Field(default=3, ge=1)
     study: str | None = None
+    storage: str | None = None
 
     @field_validator("study")
     @classmethod
     def _study_name(cls, v: str | None) -> str | None:
         return None if v is None else check_safe_name(v)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        url = normalize_storage_url(v)
+        if url == "memory":
+            raise ValueError("an in-memory study cannot be read back; give a database URL")
+        return url
+
+    @model_validator(mode="after")
+    def _does_something(self) -> WarmStartConfig:
+        if not self.recipes and self.study is None:
+            raise ValueError("warm_start adds nothing: give recipes: true and/or study: NAME")
+        if self.storage is not None and self.study is None:
+            raise ValueError(f"warm_start.storage ({self.storage}) is read only with study: NAME")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -261,7 +285,9 @@ class ExperimentConfig(Frozen):
                 f"fine-tuning job (model, data, train); got {', '.join(given) or 'none'}"
             )
         if given != ["finetune"]:
-            stray = [k for k in ("model", "train", "warm_start") if getattr(self, k) is not None]
+            stray = [k for k in ("model", "train") if getattr(self, k) is not None]
+            if self.warm_start is not None and self.warm_start.recipes:
+                stray.append("warm_start.recipes (recipes are per model family)")
             if self.final.train_on != "train":
                 stray.append("final")
             if stray:

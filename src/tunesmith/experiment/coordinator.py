@@ -28,7 +28,7 @@ from tunesmith.storage.leases import (
     fail_and_requeue,
     reconcile,
 )
-from tunesmith.storage.study import RUN_OVERRIDES, current_trial
+from tunesmith.storage.study import RUN_OVERRIDES, WARM_START_FROM, current_trial
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,7 @@ class Coordinator:
         from optuna.trial import TrialState
 
         trials = self.study.get_trials(deepcopy=False)
+        trials = [t for t in trials if WARM_START_FROM not in t.user_attrs]  # not run here
         self._tally.complete = sum(t.state == TrialState.COMPLETE for t in trials)
         self._tally.pruned = sum(t.state == TrialState.PRUNED for t in trials)
         self._tally.failed = sum(t.state == TrialState.FAIL for t in trials)
@@ -267,7 +268,10 @@ class Coordinator:
         if self._fixed:  # given runs: no trial budget, target or patience applies
             return None if any(t.state == TrialState.WAITING for t in trials) else "runs done"
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        if cfg.n_trials is not None and sum(t.state in counted for t in trials) >= cfg.n_trials:
+        # n_trials counts the trials this study evaluated (a resumed run's earlier ones too), not
+        # the warm-start copies of another study's trials.
+        evaluated = sum(t.state in counted and WARM_START_FROM not in t.user_attrs for t in trials)
+        if cfg.n_trials is not None and evaluated >= cfg.n_trials:
             return "n_trials"
         if self._grid_exhausted(trials):
             return "grid exhausted"

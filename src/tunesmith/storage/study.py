@@ -29,6 +29,8 @@ SQLITE_TIMEOUT_S = 60.0
 RUN_OVERRIDES = "run_overrides"
 """User attribute of a queued fixed run: settings outside the search space (seed, epochs)."""
 SCHEMA_RACE_RETRIES = 5
+WARM_START_FROM = "warm_start_from"
+"""User attribute of a trial copied from another study (``NAME#number``): not run by this study."""
 
 
 def driver_url(url: str) -> str:
@@ -183,20 +185,22 @@ def add_finished_trial(
     study: optuna.Study,
     params: Mapping[str, Any],
     distributions: Mapping[str, BaseDistribution],
-    value: float,
+    value: float | Sequence[float],
     user_attrs: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add a COMPLETE trial with ``value`` (a warm-start copy of another study's trial).
+    """Add a COMPLETE trial with ``value`` (one per direction for a multi-objective study): a
+    warm-start copy of another study's trial.
 
     Raises ``ValueError`` when a value does not fit its distribution (the trial is not added).
     """
     import optuna
 
+    values = [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]
     study.add_trial(
         optuna.trial.create_trial(
             params=dict(params),
             distributions=dict(distributions),
-            value=value,
+            values=values,
             user_attrs=dict(user_attrs) if user_attrs is not None else None,
         )
     )

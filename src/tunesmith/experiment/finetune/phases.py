@@ -86,7 +86,12 @@ def run_recheck(
     }
     if seeds > 0:
         new_seeds = extra_seeds(base_seed, seeds)
-        runs = [FixedRun(dict(c.params), {"seed": s}) for c in cands for s in new_seeds]
+        kept = {t.number: _run_overrides(t) for t in _complete(study)}  # a recipe's other keys
+        runs = [
+            FixedRun(dict(c.params), {**kept.get(c.trial, {}), "seed": s})
+            for c in cands
+            for s in new_seeds
+        ]
         phase_obj = objective.phase(str(Path(objective.trials_dir).parent / "recheck"))
         phase_cfg = _phase_study_config(config, f"{config.name}.recheck", objective.metric)
         phase = run_study(phase_cfg, space, phase_obj, on_event=on_event, runs=runs)
@@ -125,11 +130,12 @@ def run_final(
     name = f"{config.name}.final"
     export_dir = run_dir / "best" / "model"
     winner = next(t for t in study.get_trials(deepcopy=False) if t.number == trial)
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = _run_overrides(winner)  # a recipe's keys outside the space
     if train_on_validation:
         epochs = int(winner.user_attrs.get("best_epoch") or 0) or None
         if epochs is None:
-            epochs = int(params.get("train.epochs", objective.base["train"].get("epochs", 1)))
+            ran = {**params, **overrides}
+            epochs = int(ran.get("train.epochs", objective.base["train"].get("epochs", 1)))
         overrides["train.epochs"] = epochs
     run = FixedRun(dict(params), overrides)
     # Without retraining, the winner's search run saved its trained weights: evaluate those (the
@@ -159,7 +165,7 @@ def run_final(
         "validation": _val_metrics(attrs),
         "test": {k[5:]: v for k, v in attrs.items() if k.startswith("test_")},
         "retrained_on_train_val": train_on_validation,
-        "final_epochs": overrides.get("train.epochs"),
+        "final_epochs": overrides.get("train.epochs") if train_on_validation else None,
         "reused_search_weights": attrs.get("stop_reason") == "loaded",
         "best_trial": trial,
         "best_epoch": _whole(attrs.get("best_epoch")),
@@ -168,6 +174,12 @@ def run_final(
     }
     study.set_user_attr("final", record)
     return record
+
+
+def _run_overrides(trial: Any) -> dict[str, Any]:
+    from tunesmith.storage.study import RUN_OVERRIDES
+
+    return dict(trial.user_attrs.get(RUN_OVERRIDES) or {})
 
 
 def _val_metrics(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 1. validate everything before any storage: the base job, every space path, the data (train,
    validation and the test file's labels), the metric's direction;
-2. warm start: enqueue the family's published recipes (projected on the space) and/or copy the
-   complete trials of an earlier study, once per study;
+2. warm start (:mod:`tunesmith.experiment.warm_start`): enqueue the family's published recipes
+   (every key they set) and/or copy the complete trials of an earlier study, once per study;
 3. the search (trials in workers, per-epoch pruning, best-epoch scores);
 4. seed re-check of the top k, one test evaluation of the winner, ``runs/<name>/best/`` and the
    HTML report in ``runs/<name>/report/``.
@@ -22,13 +22,12 @@ from tunesmith.experiment.finetune.objective import (
     JOB_SECTIONS,
     FinetuneObjective,
     check_space_paths,
+    job_mapping,
     validate_job,
 )
 from tunesmith.experiment.runtime import Prepared, run_study
 
 log = logging.getLogger(__name__)
-
-WARM_STARTED = "tunesmith_warm_started"
 
 
 def run_dir_of(config: Any) -> Path:
@@ -76,64 +75,29 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
     )
 
 
-def _project(recipe: Mapping[str, Any], space: Any) -> dict[str, Any] | None:
-    """Keep a recipe's values for parameters in the space; None if one is out of its range."""
-    out: dict[str, Any] = {}
-    dists = space.distributions()
-    for name, value in recipe.items():
-        dist = dists.get(name)
-        if dist is None:
-            continue
+def family_recipes(config: Any, base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The model family's recipes that make a valid job from ``base`` (every key they set)."""
+    from tunesmith.search.defaults import recipes
+
+    if config.warm_start is None or not config.warm_start.recipes:
+        return []
+    out = []
+    for recipe in recipes(config.model.kind):
         try:
-            dist.to_internal_repr(value)
-        except (ValueError, TypeError):
-            return None
-        if hasattr(dist, "low") and not dist.low <= value <= dist.high:
-            return None
-        out[name] = value
-    return {k: v for k, v in out.items() if space.is_active(k, out)} or None
+            validate_job(job_mapping(base, recipe), "a recipe")
+        except ConfigError as exc:
+            log.info("warm start: recipe %s does not fit this job: %s", recipe, exc)
+            continue
+        out.append(recipe)
+    return out
 
 
 def warm_start(config: Any, space: Any, study: Any) -> int:
     """Enqueue recipes / copy an earlier study's trials, once per study; return how many."""
-    from optuna.trial import TrialState
+    from tunesmith.experiment.warm_start import warm_start as start
 
-    from tunesmith.search.defaults import recipes
-    from tunesmith.storage.study import add_finished_trial, enqueue, load_existing_study
-
-    ws = config.warm_start
-    if ws is None or study.user_attrs.get(WARM_STARTED):
-        return 0
-    added = 0
-    if ws.recipes:
-        seen: list[dict[str, Any]] = []
-        for recipe in recipes(config.model.kind):
-            projected = _project(recipe, space)
-            if projected is not None and projected not in seen:
-                seen.append(projected)
-        for params in seen[: ws.max_recipes]:
-            enqueue(study, params)
-            added += 1
-    if ws.study is not None:
-        earlier = load_existing_study(ws.study, config.study.storage_url())
-        dists = space.distributions()
-        for t in earlier.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if not t.params or not set(t.params) <= set(dists) or t.value is None:
-                continue
-            try:
-                add_finished_trial(
-                    study,
-                    t.params,
-                    {k: dists[k] for k in t.params},
-                    t.value,
-                    {"warm_start_from": f"{ws.study}#{t.number}"},
-                )
-                added += 1
-            except ValueError:
-                log.info("warm start: trial %d of %s does not fit this space", t.number, ws.study)
-    study.set_user_attr(WARM_STARTED, added)
-    log.info("warm start: %d trial(s) from %s", added, ws)
-    return added
+    recipes = family_recipes(config, job_base(config))
+    return start(config.warm_start, config.study, space, study, recipes)
 
 
 class FinetuneKind:
@@ -148,6 +112,10 @@ class FinetuneKind:
 
         space = SearchSpace.from_config(resolve_space(config.space, config.model.kind))
         objective = build_finetune_objective(config, space)
+        if config.warm_start is not None and config.warm_start.study is not None:
+            from tunesmith.experiment.warm_start import find_source
+
+            find_source(config.warm_start, config.study)  # missing: an error now, not later
         study = config.study
         if study.metric is None:
             study = study.model_copy(update={"metric": objective.metric})
@@ -161,16 +129,16 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
     """Run a whole fine-tuning experiment; return the search study (with its records set)."""
     from tunesmith.experiment.finetune.outputs import write_best_folder
     from tunesmith.experiment.finetune.phases import run_final, run_recheck
-    from tunesmith.storage.study import open_study
+    from tunesmith.experiment.warm_start import open_warm_started
 
     config = prepared.config
     study_cfg, space = prepared.study, prepared.space
     objective = cast(FinetuneObjective, prepared.objective)
     run_dir = run_dir_of(config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    pre = open_study(study_cfg.name, study_cfg.storage_url(), study_cfg.all_directions)
-    warm_start(config, space, pre)
-    study = run_study(study_cfg, space, objective, on_event=on_event)
+    recipes = family_recipes(config, objective.base)
+    storage = open_warm_started(config.warm_start, study_cfg, space, recipes)
+    study = run_study(study_cfg, space, objective, on_event=on_event, storage=storage)
     base_seed = int(objective.base.get("seed", 0))
     winner = run_recheck(
         study,
