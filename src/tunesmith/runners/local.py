@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -112,6 +113,27 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+@contextlib.contextmanager
+def _fileless_main_hidden() -> Iterator[None]:
+    """Keep a spawned worker from re-running a ``__main__`` that has no real file.
+
+    ``spawn`` re-runs the parent's main script in each child from ``__main__.__file__``. A script
+    read from standard input (``python - <<EOF``) has ``__file__ == '<stdin>'``, which the child
+    cannot open; the objective travels by value (cloudpickle), so the child needs no ``__main__``.
+    While such a worker starts, ``__file__`` is hidden, as it is for ``python -c``.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or getattr(main, "__spec__", None) is not None or os.path.isfile(path):
+        yield
+        return
+    del main.__file__  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        main.__file__ = path  # type: ignore[union-attr]
+
+
 @dataclass
 class _Worker:
     proc: Any
@@ -150,7 +172,8 @@ class LocalRunner:
             daemon=True,
             name="tunesmith-worker",
         )
-        proc.start()
+        with _fileless_main_hidden():
+            proc.start()
         child.close()
         worker = _Worker(proc, parent)
         self._workers.append(worker)
