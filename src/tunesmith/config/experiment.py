@@ -131,6 +131,12 @@ class StudyConfig(Frozen):
             raise ValueError("a multi-objective study needs metric as a list, one per direction")
         if len(dirs) > 1 and (self.target is not None or self.patience is not None):
             raise ValueError("target and patience apply to single-objective studies only")
+        if self.runner == "inprocess" and self.workers > 1:
+            raise ValueError(
+                "workers: runner 'inprocess' runs one trial at a time in this process, so "
+                f"workers would do nothing; got {self.workers} (use runner: local for parallel "
+                "workers)"
+            )
         if self.n_trials is None and self.timeout is None:
             raise ValueError("give n_trials, timeout or both (n_trials: null needs a timeout)")
         return self

@@ -52,6 +52,11 @@ class FinetuneConfig(Frozen):
             self.train.check_task(self.data.task)
         except ConfigError as exc:
             raise ValueError(f"{exc} (data.task is {self.data.task!r})") from None
+        if self.data.augment.enabled and self.model.kind == "hf_text":
+            raise ValueError(
+                "data.augment: image augmentation does nothing to the text an hf_text model "
+                f"reads; got {self.data.augment.model_dump()}"
+            )
         return self
 
 
