@@ -21,7 +21,7 @@ from tunesmith.config.base import Frozen
 from tunesmith.config.data import DataConfig
 from tunesmith.config.model import ModelConfig
 from tunesmith.config.search import PrunerConfig, SamplerConfig, SpaceConfig
-from tunesmith.config.train import TrainConfig
+from tunesmith.config.train import TrainConfig, with_task_defaults
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}$")
 OBJECTIVE_SECTIONS: tuple[str, ...] = ("objective", "sklearn", "finetune")
@@ -268,6 +268,11 @@ class ExperimentConfig(Frozen):
     @classmethod
     def _reference(cls, v: str | None) -> str | None:
         return None if v is None else check_reference(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, value: Any) -> Any:
+        return with_task_defaults(value)  # regression: mse loss unless one is named
 
     @field_validator("space")
     @classmethod

@@ -33,7 +33,7 @@ from tunesmith.config.base import Frozen
 from tunesmith.config.data import DataConfig
 from tunesmith.config.loader import apply_overrides, load_yaml, validate
 from tunesmith.config.model import ModelConfig
-from tunesmith.config.train import TrainConfig
+from tunesmith.config.train import TrainConfig, with_task_defaults
 from tunesmith.errors import ConfigError
 
 
@@ -45,6 +45,11 @@ class FinetuneConfig(Frozen):
     train: TrainConfig = Field(default_factory=TrainConfig)
     seed: int = 0
     output: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, value: Any) -> Any:
+        return with_task_defaults(value)
 
     @model_validator(mode="after")
     def _train_fits_task(self) -> FinetuneConfig:

@@ -43,18 +43,29 @@ def job_base(config: Any) -> dict[str, Any]:
     return {k: v for k, v in dumped.items() if v is not None}
 
 
+def direction_given(study: Any) -> bool:
+    """Whether the config names the study's direction (else it follows the metric)."""
+    return "direction" in study.model_fields_set or study.directions is not None
+
+
+def metric_direction(metric: str) -> str:
+    """``maximize`` for a greater-is-better metric (accuracy), else ``minimize`` (mse)."""
+    from tunesmith.engine.metrics import get_metric
+
+    return "maximize" if get_metric(metric).greater_is_better else "minimize"
+
+
 def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
     """Validate the fine-tuning sections, ``space``'s paths and the data; return the objective."""
     from tunesmith.engine.data.build import build_data
     from tunesmith.engine.job import model_preprocessing
-    from tunesmith.engine.metrics import get_metric
 
     base = job_base(config)
     job = validate_job(base, "the base job")
     check_space_paths(base, space)
     metric = job.train.resolved_metric(job.data.task)
-    wanted = "maximize" if get_metric(metric).greater_is_better else "minimize"
-    if config.study.all_directions != [wanted]:
+    wanted = metric_direction(metric)
+    if direction_given(config.study) and config.study.all_directions != [wanted]:
         raise ConfigError(
             f"study.direction: the selection metric {metric!r} is best when it is "
             f"{'high' if wanted == 'maximize' else 'low'}, so the study must {wanted}; "
@@ -119,6 +130,8 @@ class FinetuneKind:
         study = config.study
         if study.metric is None:
             study = study.model_copy(update={"metric": objective.metric})
+        if not direction_given(study):  # the metric's own: minimize for mse (regression)
+            study = study.model_copy(update={"direction": metric_direction(objective.metric)})
         return Prepared("finetune", study, space, objective, config)
 
     def run(self, prepared: Prepared, on_event: OnEvent | None = None) -> Any:
