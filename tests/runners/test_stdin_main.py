@@ -41,9 +41,7 @@ def _run(args: list[str], stdin: str | None, cwd: Path) -> subprocess.CompletedP
 
 @pytest.mark.parametrize("how", ["stdin", "dash-c"])
 def test_a_fileless_main_script_completes_every_trial(how: str, tmp_path: Path) -> None:
-    if how == "stdin":
-        proc = _run(["-"], SCRIPT, tmp_path)
-    else:
-        proc = _run(["-c", SCRIPT], None, tmp_path)
+    args, stdin = (["-"], SCRIPT) if how == "stdin" else (["-c", SCRIPT], None)
+    proc = _run(args, stdin, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "STATES ['COMPLETE'] 3" in proc.stdout, proc.stdout + proc.stderr[-3000:]
