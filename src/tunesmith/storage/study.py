@@ -206,6 +206,19 @@ def add_finished_trial(
     )
 
 
+def record_metric_names(study: optuna.Study, names: Sequence[str] | None) -> None:
+    """Store the objectives' names in the study (Optuna's metric names: reports, dashboard)."""
+    import warnings
+
+    import optuna
+
+    if not names or len(names) != len(study.directions) or study.metric_names == list(names):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(names))
+
+
 def current_trial(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
     """A live trial's record as stored now (state, values, attributes written so far)."""
     return stored_trial(study, trial)
