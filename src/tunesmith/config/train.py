@@ -229,11 +229,11 @@ def with_task_defaults(value: Any) -> Any:
     if isinstance(train, TrainConfig):
         if "name" in train.loss.model_fields_set:
             return value
-        loss = train.loss.model_copy(update={"name": "mse"})
-        return {**value, "train": train.model_copy(update={"loss": loss})}
+        mse = train.loss.model_copy(update={"name": "mse"})
+        return {**value, "train": train.model_copy(update={"loss": mse})}
     if train is not None and not isinstance(train, Mapping):
         return value
-    loss = (train or {}).get("loss")
-    if loss is not None and (not isinstance(loss, Mapping) or "name" in loss):
+    given = (train or {}).get("loss")
+    if given is not None and (not isinstance(given, Mapping) or "name" in given):
         return value
-    return {**value, "train": {**(train or {}), "loss": {**(loss or {}), "name": "mse"}}}
+    return {**value, "train": {**(train or {}), "loss": {**(given or {}), "name": "mse"}}}
