@@ -88,3 +88,19 @@ def test_augmenting_tabular_data_exits_2_and_writes_nothing(
     err = capsys.readouterr().err
     assert "data.augment" in err and "tabular" in err and "rotation" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_searching_augmentation_on_tabular_data_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finetune_fixtures import load
+
+    from tunesmith.experiment import kinds
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "experiment"))
+    monkeypatch.chdir(tmp_path)
+    space = {"data.augment.hflip": {"type": "categorical", "choices": [False, True]}}
+    cfg = load(experiment("aug", write_npz(tmp_path), space=space))
+    with pytest.raises(ConfigError, match=r"space.data.augment.hflip.*tabular"):
+        kinds.prepare(cfg)
+    assert not (tmp_path / "runs").exists()

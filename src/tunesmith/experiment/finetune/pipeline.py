@@ -80,6 +80,12 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
         job.data, image_size=job.model.image_size, preprocessing=model_preprocessing(job)
     )
     data.test()  # checks the test file's format and labels now, not after hours of search
+    searched = [n for n in space.names if n.startswith("data.augment.")]
+    if searched and data.modality != "image":
+        raise ConfigError(
+            f"space.{searched[0]}: image augmentation does nothing to {data.modality} data, so "
+            f"searching it would do nothing; got {space.specs[searched[0]]}"
+        )
     run_dir = run_dir_of(config)
     return FinetuneObjective(
         base, metric, str(run_dir / "trials"), cache_dir=str(run_dir / "cache" / "features")
