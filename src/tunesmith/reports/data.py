@@ -104,7 +104,11 @@ def collect(study: optuna.Study) -> StudyData:
 def _metric_names(study: optuna.Study, n: int, complete: Sequence[FrozenTrial]) -> list[str]:
     """The objectives' names: the study's metric names (or the fine-tuning record's metric),
     ``validation NAME`` when every complete trial scored NAME on its validation split."""
+    from tunesmith.storage.study import METRIC_NAMES
+
     names: list[str] | None = getattr(study, "metric_names", None)
+    if names is None and isinstance(study.user_attrs.get(METRIC_NAMES), list):
+        names = [str(n) for n in study.user_attrs[METRIC_NAMES]]  # where tunesmith keeps them
     final = study.user_attrs.get("final")
     if (names is None or len(names) != n) and n == 1 and isinstance(final, dict):
         names = [str(final["metric"])] if final.get("metric") else None

@@ -29,6 +29,8 @@ SQLITE_TIMEOUT_S = 60.0
 RUN_OVERRIDES = "run_overrides"
 """User attribute of a queued fixed run: settings outside the search space (seed, epochs)."""
 SCHEMA_RACE_RETRIES = 5
+METRIC_NAMES = "metric_names"
+"""Study user attribute: the name of each objective (``study.metric``)."""
 WARM_START_FROM = "warm_start_from"
 """User attribute of a trial copied from another study (``NAME#number``): not run by this study."""
 
@@ -207,16 +209,13 @@ def add_finished_trial(
 
 
 def record_metric_names(study: optuna.Study, names: Sequence[str] | None) -> None:
-    """Store the objectives' names in the study (Optuna's metric names: reports, dashboard)."""
-    import warnings
-
-    import optuna
-
-    if not names or len(names) != len(study.directions) or study.metric_names == list(names):
+    """Keep the objectives' names in the study's user attribute ``metric_names`` (the report
+    reads them). Optuna's own metric names are left unset: they would rename the ``value``
+    column of ``trials_dataframe`` (``TuneResult.trials``)."""
+    if not names or len(names) != len(study.directions):
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(list(names))
+    if study.user_attrs.get(METRIC_NAMES) != list(names):
+        study.set_user_attr(METRIC_NAMES, list(names))
 
 
 def current_trial(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
