@@ -119,7 +119,7 @@ def test_regression_job(tmp_path):
 
 def test_regression_with_classification_loss_is_refused_at_config_time(tmp_path):
     with pytest.raises(Exception, match="regression"):
-        _cfg({"train": "x.npz", "task": "regression"})
+        _cfg({"train": "x.npz", "task": "regression"}, loss={"name": "cross_entropy"})
 
 
 def test_modality_mismatch(tmp_path):

@@ -46,6 +46,8 @@ def test_sklearn_examples(workdir, config, name):
         "--no-progress",
         "--set",
         "study.runner=inprocess",
+        "--set",
+        "study.workers=1",  # the in-process runner runs one trial at a time
     ]
     assert main(args) == 0
     study = _study(name, workdir)

@@ -35,7 +35,8 @@ def test_collect_states_params_and_names(shared_study):
     assert [t.number for t in data.trials_in("PRUNED")] == [5, 7]
     assert [t.number for t in data.trials_in("FAIL")] == [3]
     assert all(t.state.name == "COMPLETE" for t in data.complete)
-    assert data.metric_names == ("objective",) and not data.multi
+    # no metric names stored: the fine-tuning record's metric names the objective
+    assert data.metric_names == ("accuracy",) and not data.multi
 
 
 def test_curves_keep_pruned_and_running_trials(shared_study):

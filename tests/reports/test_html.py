@@ -125,7 +125,7 @@ def test_absent_recheck_and_final_are_said(build_study, tmp_path):
 def test_importance_notes_conditional_params(report):
     _, page = report
     imp = _section(page, "importance")
-    assert "fANOVA (seed 0)" in imp
+    assert "fANOVA (mean ± sd over 5 forest seeds)" in imp
     assert "conditional" in imp and "momentum" in imp
 
 

@@ -81,3 +81,39 @@ def test_summary_counts_and_best(shared_study):
 
 def test_summary_without_trials():
     assert "no trials" in T.summary(collect(optuna.create_study()))
+
+
+def test_summary_names_the_metric_and_shows_the_final_test_score(shared_study):
+    html = T.summary(collect(shared_study), shared_study.user_attrs["final"])
+    assert "Best accuracy: <strong>" in html
+    assert "Final test accuracy: <strong>0.7654</strong>" in html and "scored once" in html
+    assert "Final test" not in T.summary(collect(shared_study))  # no final record: no line
+
+
+def test_a_fine_tuning_objective_is_named_validation_metric():
+    study = optuna.create_study(direction="maximize")
+    study.set_metric_names(["accuracy"])
+    for v in (0.5, 0.7):
+        trial = study.ask()
+        trial.set_user_attr("val_accuracy", v)
+        study.tell(trial, v)
+    data = collect(study)
+    assert data.metric_names == ("validation accuracy",)
+    assert "Best validation accuracy" in T.summary(data)
+    plain = optuna.create_study(direction="minimize")
+    plain.set_metric_names(["loss"])
+    plain.tell(plain.ask(), 1.0)
+    assert collect(plain).metric_names == ("loss",)
+
+
+def test_a_tuned_study_keeps_its_metric_name_for_the_report():
+    from tunesmith.experiment import tune
+
+    result = tune(
+        lambda p: {"score": p["x"], "other": 1.0},
+        {"x": {"type": "float", "low": 0, "high": 1}},
+        n_trials=2,
+        metric="score",
+        runner="inprocess",
+    )
+    assert collect(result.study).metric_names == ("score",)

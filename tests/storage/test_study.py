@@ -132,3 +132,19 @@ def test_postgres_round_trip():
         delete_study(name, url)
     with pytest.raises(TunesmithError, match="no study"):
         load_existing_study(name, url)
+
+
+@pytest.mark.postgres
+def test_plain_optuna_opens_a_postgres_study_with_the_users_url():
+    # The URL as the user typed it (no +driver): SQLAlchemy's default PostgreSQL driver must be
+    # installed (the postgres extra), so Optuna and optuna-dashboard open the study too.
+    url = _postgres_url()
+    assert url.startswith("postgresql://")
+    name = f"tunesmith-test-{uuid.uuid4().hex[:10]}"
+    try:
+        study = open_study(name, url, ["maximize"])
+        study.add_trial(optuna.trial.create_trial(value=0.5))
+        plain = optuna.load_study(study_name=name, storage=url)
+        assert plain.best_value == 0.5
+    finally:
+        delete_study(name, url)

@@ -21,7 +21,7 @@ from tunesmith.config.base import Frozen
 from tunesmith.config.data import DataConfig
 from tunesmith.config.model import ModelConfig
 from tunesmith.config.search import PrunerConfig, SamplerConfig, SpaceConfig
-from tunesmith.config.train import TrainConfig
+from tunesmith.config.train import TrainConfig, with_task_defaults
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}$")
 OBJECTIVE_SECTIONS: tuple[str, ...] = ("objective", "sklearn", "finetune")
@@ -133,6 +133,12 @@ class StudyConfig(Frozen):
             raise ValueError("a multi-objective study needs metric as a list, one per direction")
         if len(dirs) > 1 and (self.target is not None or self.patience is not None):
             raise ValueError("target and patience apply to single-objective studies only")
+        if self.runner == "inprocess" and self.workers > 1:
+            raise ValueError(
+                "workers: runner 'inprocess' runs one trial at a time in this process, so "
+                f"workers would do nothing; got {self.workers} (use runner: local for parallel "
+                "workers)"
+            )
         if self.n_trials is None and self.timeout is None:
             raise ValueError("give n_trials, timeout or both (n_trials: null needs a timeout)")
         if len(set(self.log_to)) != len(self.log_to):
@@ -156,7 +162,12 @@ class StudyConfig(Frozen):
 
     def storage_url(self) -> str:
         """The storage URL, defaulting to ``sqlite:///runs/<name>/study.db``."""
-        return self.storage or f"sqlite:///runs/{self.name}/study.db"
+        return self.storage or default_storage_url(self.name)
+
+
+def default_storage_url(name: str) -> str:
+    """Where a study named ``name`` lives when its config gives no ``study.storage``."""
+    return f"sqlite:///runs/{name}/study.db"
 
 
 class SklearnObjectiveConfig(Frozen):
@@ -196,11 +207,30 @@ class WarmStartConfig(Frozen):
     recipes: bool = False
     max_recipes: int | None = Field(default=3, ge=1)
     study: str | None = None
+    storage: str | None = None
 
     @field_validator("study")
     @classmethod
     def _study_name(cls, v: str | None) -> str | None:
         return None if v is None else check_safe_name(v)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        url = normalize_storage_url(v)
+        if url == "memory":
+            raise ValueError("an in-memory study cannot be read back; give a database URL")
+        return url
+
+    @model_validator(mode="after")
+    def _does_something(self) -> WarmStartConfig:
+        if not self.recipes and self.study is None:
+            raise ValueError("warm_start adds nothing: give recipes: true and/or study: NAME")
+        if self.storage is not None and self.study is None:
+            raise ValueError(f"warm_start.storage ({self.storage}) is read only with study: NAME")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -248,6 +278,11 @@ class ExperimentConfig(Frozen):
     def _reference(cls, v: str | None) -> str | None:
         return None if v is None else check_reference(v)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, value: Any) -> Any:
+        return with_task_defaults(value)  # regression: mse loss unless one is named
+
     @field_validator("space")
     @classmethod
     def _space_not_empty(cls, v: SpaceConfig | str) -> SpaceConfig | str:
@@ -270,7 +305,9 @@ class ExperimentConfig(Frozen):
                 f"fine-tuning job (model, data, train); got {', '.join(given) or 'none'}"
             )
         if given != ["finetune"]:
-            stray = [k for k in ("model", "train", "warm_start") if getattr(self, k) is not None]
+            stray = [k for k in ("model", "train") if getattr(self, k) is not None]
+            if self.warm_start is not None and self.warm_start.recipes:
+                stray.append("warm_start.recipes (recipes are per model family)")
             if self.final.train_on != "train":
                 stray.append("final")
             if stray:
@@ -300,7 +337,8 @@ def load_experiment(
     """Read, override and validate an experiment YAML file.
 
     ``overrides`` are ``--set key=value`` strings (values read as YAML); ``values`` maps dotted
-    keys to ready Python values (command-line flags such as ``--n-trials``), applied last.
+    keys to ready Python values (command-line flags such as ``--n-trials``), applied last. A
+    config without ``study.name`` gets the file's stem (``exp.yaml`` → ``exp``).
     """
     from tunesmith.config.loader import apply_overrides, load_yaml, set_dotted, validate
     from tunesmith.errors import ConfigError
@@ -311,4 +349,7 @@ def load_experiment(
     data = apply_overrides(loaded.data, overrides)
     for key, value in (values or {}).items():
         data = set_dotted(data, key, value)
+    study = data.get("study")
+    if study is None or (isinstance(study, Mapping) and "name" not in study):
+        data = set_dotted(data, "study.name", Path(path).stem)  # like Optuna naming a study
     return validate(ExperimentConfig, data, str(path), loaded)  # type: ignore[no-any-return]

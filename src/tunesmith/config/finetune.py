@@ -33,7 +33,7 @@ from tunesmith.config.base import Frozen
 from tunesmith.config.data import DataConfig
 from tunesmith.config.loader import apply_overrides, load_yaml, validate
 from tunesmith.config.model import ModelConfig
-from tunesmith.config.train import TrainConfig
+from tunesmith.config.train import TrainConfig, with_task_defaults
 from tunesmith.errors import ConfigError
 
 
@@ -46,12 +46,22 @@ class FinetuneConfig(Frozen):
     seed: int = 0
     output: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, value: Any) -> Any:
+        return with_task_defaults(value)
+
     @model_validator(mode="after")
     def _train_fits_task(self) -> FinetuneConfig:
         try:
             self.train.check_task(self.data.task)
         except ConfigError as exc:
             raise ValueError(f"{exc} (data.task is {self.data.task!r})") from None
+        if self.data.augment.enabled and self.model.kind == "hf_text":
+            raise ValueError(
+                "data.augment: image augmentation does nothing to the text an hf_text model "
+                f"reads; got {self.data.augment.model_dump()}"
+            )
         return self
 
 

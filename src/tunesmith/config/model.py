@@ -23,6 +23,10 @@ MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _ATTR_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_0-9][\w]*)*$")
 
+#: Kinds whose head is found by attribute path (``model.head``) and may be kept (replace_head).
+HEAD_PATH_KINDS: tuple[str, ...] = ("custom", "torchvision")
+DEFAULT_HEAD_DROPOUT = 0.1
+
 DEFAULT_NAMES = {"hf_text": "packaged:minilm", "efficientnet": "efficientnet-lite0"}
 
 
@@ -42,7 +46,20 @@ class ModelConfig(Frozen):
     )
     max_length: int = Field(default=128, ge=8, le=8192)
     pooling: Pooling = "auto"
-    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    dropout: float | None = Field(
+        default=None,
+        ge=0.0,
+        lt=1.0,
+        description="dropout of the new head, before its linear layer (unset: 0.1); only with "
+        "replace_head: true. The encoder's own dropout is encoder_dropout.",
+    )
+    encoder_dropout: float | None = Field(
+        default=None,
+        ge=0.0,
+        lt=1.0,
+        description="hf_text: the encoder's hidden and attention dropout (unset: the "
+        "checkpoint's own values)",
+    )
     image_size: int = Field(default=64, ge=16, le=1024)
     factory: str | None = Field(default=None, description="custom: 'package.module:function'")
     factory_kwargs: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
@@ -77,7 +94,37 @@ class ModelConfig(Frozen):
                 )
         if self.kind in ("torchvision", "timm") and not self.name:
             raise ValueError(f"model.name (the architecture) is required for kind {self.kind!r}")
+        self._check_no_ops()
         return self
+
+    def _check_no_ops(self) -> None:
+        """Settings the chosen kind would ignore are errors, not silent no-ops."""
+        if self.kind not in HEAD_PATH_KINDS:
+            if self.head is not None:
+                raise ValueError(
+                    f"model.head: only kinds {', '.join(HEAD_PATH_KINDS)} read a head path; "
+                    f"{self.kind!r} always gets a new head; got {self.head!r}"
+                )
+            if not self.replace_head:
+                raise ValueError(
+                    f"model.replace_head: only kinds {', '.join(HEAD_PATH_KINDS)} can keep "
+                    f"their own head; {self.kind!r} always gets a new head; got false"
+                )
+        if not self.replace_head and self.dropout is not None:
+            raise ValueError(
+                "model.dropout: it is the new head's dropout, and replace_head is false (the "
+                f"model keeps its own head), so it would do nothing; got {self.dropout}"
+            )
+        if self.encoder_dropout is not None and self.kind != "hf_text":
+            raise ValueError(
+                f"model.encoder_dropout: only hf_text encoders read it, not {self.kind!r}; "
+                f"got {self.encoder_dropout}"
+            )
+
+    @property
+    def head_dropout(self) -> float:
+        """The new head's dropout: ``dropout``, or 0.1 when unset."""
+        return DEFAULT_HEAD_DROPOUT if self.dropout is None else self.dropout
 
     @property
     def resolved_name(self) -> str | None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -211,3 +211,29 @@ class TrainConfig(Frozen):
         if is_cls_loss != (task == "classification"):
             raise ConfigError(f"train.loss.name {self.loss.name!r} does not apply to a {task} task")
         self.resolved_metric(task)
+
+
+def with_task_defaults(value: Any) -> Any:
+    """A job mapping (``data``, ``train``, ...) with the task's defaults filled in.
+
+    A regression task whose ``train.loss.name`` is not given gets ``mse``: the loss default
+    (cross-entropy) is a classification loss. Anything else is returned as it is.
+    """
+    if not isinstance(value, Mapping):
+        return value
+    data = value.get("data")
+    task = data.get("task") if isinstance(data, Mapping) else getattr(data, "task", None)
+    train = value.get("train")
+    if task != "regression":
+        return value
+    if isinstance(train, TrainConfig):
+        if "name" in train.loss.model_fields_set:
+            return value
+        mse = train.loss.model_copy(update={"name": "mse"})
+        return {**value, "train": train.model_copy(update={"loss": mse})}
+    if train is not None and not isinstance(train, Mapping):
+        return value
+    given = (train or {}).get("loss")
+    if given is not None and (not isinstance(given, Mapping) or "name" in given):
+        return value
+    return {**value, "train": {**(train or {}), "loss": {**(given or {}), "name": "mse"}}}

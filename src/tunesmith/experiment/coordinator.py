@@ -33,7 +33,7 @@ from tunesmith.storage.leases import (
     fail_and_requeue,
     reconcile,
 )
-from tunesmith.storage.study import RUN_OVERRIDES, current_trial
+from tunesmith.storage.study import RUN_OVERRIDES, WARM_START_FROM, current_trial
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +262,7 @@ class Coordinator:
         from optuna.trial import TrialState
 
         trials = self.study.get_trials(deepcopy=False)
+        trials = [t for t in trials if WARM_START_FROM not in t.user_attrs]  # not run here
         self._tally.complete = sum(t.state == TrialState.COMPLETE for t in trials)
         self._tally.pruned = sum(t.state == TrialState.PRUNED for t in trials)
         self._tally.failed = sum(t.state == TrialState.FAIL and not is_duplicate(t) for t in trials)
@@ -316,8 +317,10 @@ class Coordinator:
             waiting = sum(t.state == TrialState.WAITING for t in trials)
             return None if waiting > self._started_since_read else "runs done"
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        running = sum(t.state in counted for t in trials)
-        if cfg.n_trials is not None and running + self._started_since_read >= cfg.n_trials:
+        # n_trials counts the trials this study evaluated (a resumed run's earlier ones too), not
+        # the warm-start copies of another study's trials.
+        evaluated = sum(t.state in counted and WARM_START_FROM not in t.user_attrs for t in trials)
+        if cfg.n_trials is not None and evaluated + self._started_since_read >= cfg.n_trials:
             return "n_trials"
         if self._grid_exhausted(trials):
             return "grid exhausted"

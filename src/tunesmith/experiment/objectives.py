@@ -152,6 +152,10 @@ class StudyKind:
 
         space = SearchSpace.from_config(resolve_space(config.space))
         objective = self._build(config)
+        if config.warm_start is not None and config.warm_start.study is not None:
+            from tunesmith.experiment.warm_start import find_source
+
+            find_source(config.warm_start, config.study)  # missing: an error now, not later
         study = config.study
         default_metric = getattr(objective, "default_metric", None)
         if study.metric is None and default_metric is not None:
@@ -159,7 +163,13 @@ class StudyKind:
         return Prepared(self.name, study, space, objective, config)
 
     def run(self, prepared: Prepared, on_event: OnEvent | None = None) -> Any:
-        return run_study(prepared.study, prepared.space, prepared.objective, on_event=on_event)
+        from tunesmith.experiment.warm_start import open_warm_started
+
+        ws = getattr(prepared.config, "warm_start", None)  # tunesmith.tune has no config
+        storage = open_warm_started(ws, prepared.study, prepared.space)
+        return run_study(
+            prepared.study, prepared.space, prepared.objective, on_event=on_event, storage=storage
+        )
 
 
 PYTHON = StudyKind("objective", python_objective)

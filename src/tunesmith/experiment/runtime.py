@@ -56,7 +56,7 @@ def run_study(
     from tunesmith.runners import create_runner
     from tunesmith.search.pruners import create_pruner
     from tunesmith.search.samplers import create_sampler
-    from tunesmith.storage.study import open_study
+    from tunesmith.storage.study import open_study, record_metric_names
     from tunesmith.trackers import check_trackers, open_trackers
 
     check_trackers(config)
@@ -70,6 +70,7 @@ def run_study(
         study = open_study(
             config.name, config.storage_url(), config.all_directions, sampler, pruner, storage
         )
+        record_metric_names(study, config.metric_names)  # the report names the metric
         if runs is not None:
             queue_missing(study, runs)
         trackers = open_trackers(config)

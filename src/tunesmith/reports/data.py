@@ -11,7 +11,7 @@ import logging
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,8 +22,11 @@ logger = logging.getLogger(__name__)
 
 #: Fewest complete trials for which a parameter importance is computed.
 MIN_IMPORTANCE_TRIALS = 5
-#: Seed of the fANOVA random forest, so the same study always gives the same importances.
-IMPORTANCE_SEED = 0
+#: Below this many complete trials the importances carry a note that they are rough.
+FEW_IMPORTANCE_TRIALS = 20
+#: Seeds of the fANOVA random forests: the importances are their mean, the spread their standard
+#: deviation, so the same study always gives the same numbers and the page shows how firm they are.
+IMPORTANCE_SEEDS = (0, 1, 2, 3, 4)
 #: ``trial.user_attrs`` keys that may hold the epoch (step) at which the trial scored best.
 BEST_EPOCH_KEYS = ("best_epoch", "best_step")
 #: Where a failed trial's reason may be stored (user attrs first, then Optuna's system attrs).
@@ -72,6 +75,7 @@ class Importance:
     values: dict[str, float]
     method: str
     note: str = ""
+    spread: dict[str, float] = field(default_factory=dict)  # std over the fANOVA seeds
 
 
 def _finite(values: Sequence[float] | None) -> bool:
@@ -84,14 +88,8 @@ def collect(study: optuna.Study) -> StudyData:
     """Read ``study`` once into a :class:`StudyData`."""
     trials = tuple(sorted(study.get_trials(deepcopy=False), key=lambda t: t.number))
     directions = tuple(d.name.lower() for d in study.directions)
-    names: list[str] | None = getattr(study, "metric_names", None)
-    if names is None or len(names) != len(directions):
-        names = (
-            ["objective"]
-            if len(directions) == 1
-            else [f"objective {i}" for i in range(len(directions))]
-        )
     complete = tuple(t for t in trials if t.state.name == "COMPLETE" and _finite(t.values))
+    names = _metric_names(study, len(directions), complete)
     params = sorted({p for t in trials for p in t.params})
     return StudyData(
         name=study.study_name,
@@ -101,6 +99,49 @@ def collect(study: optuna.Study) -> StudyData:
         complete=complete,
         param_names=tuple(params),
     )
+
+
+def _metric_names(study: optuna.Study, n: int, complete: Sequence[FrozenTrial]) -> list[str]:
+    """The objectives' names: the study's metric names (or the fine-tuning record's metric),
+    ``validation NAME`` when every complete trial scored NAME on its validation split."""
+    from tunesmith.storage.study import METRIC_NAMES
+
+    names: list[str] | None = getattr(study, "metric_names", None)
+    if names is None and isinstance(study.user_attrs.get(METRIC_NAMES), list):
+        names = [str(n) for n in study.user_attrs[METRIC_NAMES]]  # where tunesmith keeps them
+    final = study.user_attrs.get("final")
+    if (names is None or len(names) != n) and n == 1 and isinstance(final, dict):
+        names = [str(final["metric"])] if final.get("metric") else None
+    if names is None or len(names) != n:
+        return ["objective"] if n == 1 else [f"objective {i}" for i in range(n)]
+    return [
+        f"validation {name}"
+        if complete and all(f"val_{name}" in t.user_attrs for t in complete)
+        else str(name)
+        for name in names
+    ]
+
+
+def pruned_points(data: StudyData) -> tuple[list[int], list[float]]:
+    """Trial numbers and last reported values of the pruned trials (single objective)."""
+    numbers: list[int] = []
+    values: list[float] = []
+    for t in data.trials_in("PRUNED"):
+        if t.values is not None and _finite(t.values):
+            value = float(t.values[0])
+        elif t.intermediate_values:
+            value = float(t.intermediate_values[max(t.intermediate_values)])
+        else:
+            continue
+        if math.isfinite(value):
+            numbers.append(t.number)
+            values.append(value)
+    return numbers, values
+
+
+def whole_steps(curves: Sequence[Curve]) -> bool:
+    """Whether every reported step is a whole number (epochs): the axis then ticks integers."""
+    return all(float(s).is_integer() for c in curves for s in c.steps)
 
 
 def history(data: StudyData, objective: int = 0) -> tuple[list[int], list[float], list[float]]:
@@ -183,7 +224,7 @@ def _conditional_params(data: StudyData) -> list[str]:
 def importances(study: optuna.Study, data: StudyData) -> Importance:
     """Parameter importances with a seeded evaluator; a note instead when they cannot be had.
 
-    Single objective: fANOVA (random forest seeded with :data:`IMPORTANCE_SEED`) over the
+    Single objective: fANOVA (mean and spread over :data:`IMPORTANCE_SEEDS`) over the
     parameters every complete trial has; conditional parameters are named in the note.
     Several objectives: PED-ANOVA's importance for reaching the Pareto front (deterministic).
     """
@@ -200,27 +241,46 @@ def importances(study: optuna.Study, data: StudyData) -> Importance:
         )
     if not data.param_names:
         return Importance({}, "", "the study has no parameters")
-    evaluator: Any
+    evaluators: list[Any]
     if data.multi:
-        evaluator, method = PedAnovaImportanceEvaluator(), "PED-ANOVA (reaching the Pareto front)"
+        evaluators = [PedAnovaImportanceEvaluator()]
+        method = "PED-ANOVA (reaching the Pareto front)"
     else:
-        evaluator, method = FanovaImportanceEvaluator(seed=IMPORTANCE_SEED), "fANOVA (seed 0)"
+        evaluators = [FanovaImportanceEvaluator(seed=s) for s in IMPORTANCE_SEEDS]
+        method = f"fANOVA (mean ± sd over {len(IMPORTANCE_SEEDS)} forest seeds)"
     conditional = [] if data.multi else _conditional_params(data)
-    note = ""
+    notes = []
+    if n < FEW_IMPORTANCE_TRIALS:
+        notes.append(
+            f"from only {n} complete trials (fewer than {FEW_IMPORTANCE_TRIALS}): a rough guide, "
+            "not a ranking to rely on"
+        )
     if conditional:
-        note = "not assessed (conditional, absent from some complete trials): " + ", ".join(
-            conditional
+        notes.append(
+            "not assessed (conditional, absent from some complete trials): "
+            + ", ".join(conditional)
         )
         if len(conditional) == len(data.param_names):
-            return Importance({}, method, note)
+            return Importance({}, method, "; ".join(notes))
+    runs: list[dict[str, float]] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            values = get_param_importances(study, evaluator=evaluator)
+            for evaluator in evaluators:
+                got = get_param_importances(study, evaluator=evaluator, normalize=True)
+                runs.append({str(k): float(v) for k, v in got.items()})
     except (ValueError, RuntimeError, ZeroDivisionError) as exc:
         logger.warning("parameter importance failed: %s", exc)
         return Importance({}, method, f"could not be computed: {exc}")
-    return Importance({str(k): float(v) for k, v in values.items()}, method, note)
+    mean = {k: sum(r.get(k, 0.0) for r in runs) / len(runs) for k in runs[0]}
+    spread = {}
+    if len(runs) > 1:
+        spread = {
+            k: math.sqrt(sum((r.get(k, 0.0) - m) ** 2 for r in runs) / (len(runs) - 1))
+            for k, m in mean.items()
+        }
+    ordered = dict(sorted(mean.items(), key=lambda kv: -kv[1]))
+    return Importance(ordered, method, "; ".join(notes), spread)
 
 
 def numeric_axis(data: StudyData, name: str) -> tuple[list[float | None], list[str] | None, bool]:

@@ -20,6 +20,8 @@ from tunesmith.reports.data import (
     history,
     numeric_axis,
     pareto_ranks,
+    pruned_points,
+    whole_steps,
 )
 from tunesmith.reports.plots import BEST_COLOR, COMPLETE_COLOR, OTHER_COLOR, PRUNED_COLOR
 
@@ -68,12 +70,24 @@ def history_specs(data: StudyData) -> list[Spec]:
                     "line": {"shape": "hv", "color": BEST_COLOR},
                 }
             )
+            pruned_x, pruned_y = pruned_points(data)
+            if pruned_x:
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "mode": "markers",
+                        "x": pruned_x,
+                        "y": pruned_y,
+                        "name": "pruned (last reported)",
+                        "marker": {"color": PRUNED_COLOR, "symbol": "x"},
+                    }
+                )
         specs.append(
             {
                 "data": traces,
                 "layout": _layout(
                     f"Optimisation history: {_t(name)}",
-                    xaxis={"title": {"text": "trial"}},
+                    xaxis={"title": {"text": "trial"}, "tickformat": "d"},
                     yaxis={"title": {"text": f"{_t(name)} ({direction})"}},
                 ),
             }
@@ -92,13 +106,28 @@ def importance_spec(imp: Importance) -> Spec:
                 "y": [_t(n) for n in names],
                 "x": [imp.values[n] for n in names],
                 "marker": {"color": COMPLETE_COLOR},
+                **(
+                    {
+                        "error_x": {
+                            "type": "data",
+                            "array": [imp.spread.get(n, 0.0) for n in names],
+                            "visible": True,
+                        }
+                    }
+                    if imp.spread
+                    else {}
+                ),
             }
         ],
         "layout": _layout(
             f"Hyperparameter importance: {_t(imp.method)}",
             height=max(250, 120 + 30 * len(names)),
             margin={"l": 160, "r": 20, "t": 50, "b": 50},
-            xaxis={"title": {"text": "importance"}},
+            xaxis={
+                "title": {
+                    "text": "importance (bar: ± 1 sd over seeds)" if imp.spread else "importance"
+                }
+            },
         ),
     }
 
@@ -182,7 +211,7 @@ def slice_specs(data: StudyData) -> list[Spec]:
     return specs
 
 
-def curves_spec(curves: list[Curve]) -> Spec:
+def curves_spec(curves: list[Curve], metric: str = "reported value") -> Spec:
     """Learning curves: complete solid blue, pruned dashed red with an x at the stop."""
     traces: list[dict[str, Any]] = []
     shown: set[str] = set()
@@ -224,8 +253,11 @@ def curves_spec(curves: list[Curve]) -> Spec:
         "layout": _layout(
             "Learning curves (x = pruned here)",
             height=420,
-            xaxis={"title": {"text": "step (epoch)"}},
-            yaxis={"title": {"text": "intermediate value"}},
+            xaxis={
+                "title": {"text": "step (epoch)"},
+                **({"tickformat": "d", "dtick": 1} if whole_steps(curves) else {}),
+            },
+            yaxis={"title": {"text": _t(metric)}},
         ),
     }
 

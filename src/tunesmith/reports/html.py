@@ -137,7 +137,7 @@ def _plots(page: _Page, study: optuna.Study, data: D.StudyData) -> None:
     if curves:
         body = (
             _CURVES_KEY
-            + page.figure(F.curves_spec(curves))
+            + page.figure(F.curves_spec(curves, f"reported {data.metric_names[0]}"))
             + page.png("learning_curves.png", P.curves_png(data, curves))
         )
     page.section(
@@ -227,7 +227,7 @@ def write_report(study: optuna.Study, out_dir: Path) -> Path:
     page.section(
         "summary",
         "Summary",
-        T.summary(data)
+        T.summary(data, attrs.get("final"))
         + (
             ""
             if data.complete

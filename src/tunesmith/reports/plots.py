@@ -17,6 +17,8 @@ from tunesmith.reports.data import (
     history,
     numeric_axis,
     pareto_ranks,
+    pruned_points,
+    whole_steps,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ def _png(fig: Figure) -> bytes:
 
 def history_png(data: StudyData) -> bytes | None:
     """Objective per complete trial with the best-so-far line (one panel per objective)."""
+    from matplotlib.ticker import MaxNLocator
+
     if not data.complete:
         return None
     n_obj = len(data.directions)
@@ -57,6 +61,17 @@ def history_png(data: StudyData) -> bytes | None:
         ax.scatter(numbers, values, s=18, color=COMPLETE_COLOR, label=_label(data.metric_names[i]))
         if not data.multi:
             ax.step(numbers, best, where="post", color=BEST_COLOR, label="best so far")
+            pruned_x, pruned_y = pruned_points(data)
+            if pruned_x:
+                ax.scatter(
+                    pruned_x,
+                    pruned_y,
+                    s=22,
+                    marker="x",
+                    color=PRUNED_COLOR,
+                    label="pruned (last reported)",
+                )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("trial")
         ax.set_ylabel(f"{_label(data.metric_names[i])} ({data.directions[i]})")
         ax.grid(alpha=0.3)
@@ -72,8 +87,16 @@ def importance_png(imp: Importance) -> bytes | None:
     names = list(imp.values)[::-1]
     fig = _figure(8, 1.0 + 0.4 * len(names))
     ax = fig.subplots()
-    ax.barh([_label(n) for n in names], [imp.values[n] for n in names], color=COMPLETE_COLOR)
-    ax.set_xlabel("importance")
+    errors = [imp.spread.get(n, 0.0) for n in names] if imp.spread else None
+    ax.barh(
+        [_label(n) for n in names],
+        [imp.values[n] for n in names],
+        xerr=errors,
+        color=COMPLETE_COLOR,
+        ecolor="black",
+        capsize=3,
+    )
+    ax.set_xlabel("importance (bar: ± 1 sd over seeds)" if imp.spread else "importance")
     ax.set_title(f"Hyperparameter importance: {imp.method}")
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
@@ -183,6 +206,8 @@ def slices_png(data: StudyData) -> bytes | None:
 
 def curves_png(data: StudyData, curves: list[Curve]) -> bytes | None:
     """Learning curves; pruned trials dashed red with an x where they were stopped."""
+    from matplotlib.ticker import MaxNLocator
+
     if not curves:
         return None
     fig = _figure(8, 4.5)
@@ -209,8 +234,10 @@ def curves_png(data: StudyData, curves: list[Curve]) -> bytes | None:
                 markeredgewidth=2,
                 linestyle="none",
             )
+    if whole_steps(curves):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step (epoch)")
-    ax.set_ylabel("intermediate value")
+    ax.set_ylabel(_label(f"reported {data.metric_names[0]}"))
     ax.set_title("Learning curves (x = pruned here)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")

@@ -220,8 +220,9 @@ def final(study_attrs: dict[str, Any]) -> str:
     )
 
 
-def summary(data: StudyData) -> str:
-    """Counts of trials by state and the best value (or the Pareto-front size)."""
+def summary(data: StudyData, final_record: Any = None) -> str:
+    """Counts of trials by state, the best value by the metric's name (or the Pareto-front
+    size), and the final test score when the final evaluation ran."""
     counts: dict[str, int] = {}
     for t in data.trials:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
@@ -235,11 +236,20 @@ def summary(data: StudyData) -> str:
     if data.complete and not data.multi:
         best = leaderboard_order(data)[0]
         lines.append(
-            f"<li>Best: <strong>{_values_text(data, best)}</strong> (trial {best.number})</li>"
+            f"<li>Best {esc(data.metric_names[0])}: <strong>{_values_text(data, best)}</strong> "
+            f"(trial {best.number})</li>"
         )
         if best.params:
             lines.append(f"<li>Best params:<br>{params_cell(best.params)}</li>")
     elif data.complete:
         front = [n for n, r in pareto_ranks(data).items() if r == 0]
         lines.append(f"<li>Pareto front: {len(front)} trial(s): {', '.join(map(str, front))}</li>")
+    if isinstance(final_record, dict) and isinstance(final_record.get("test"), dict):
+        metric = str(final_record.get("metric", ""))
+        if metric in final_record["test"]:
+            lines.append(
+                f"<li>Final test {esc(metric)}: <strong>{_num(final_record['test'][metric])}"
+                f"</strong> (trial {_num(final_record.get('best_trial', '?'))}, "
+                "scored once on the held-out test split)</li>"
+            )
     return "<ul>" + "".join(lines) + "</ul>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,6 +149,8 @@ def plain_result(value: Any) -> Any:
 
 
 def _seed_everything(seed: int) -> None:
+    """Seed ``random``, numpy and, when installed, torch on the CPU and every CUDA device."""
+    import importlib.util
     import random
 
     random.seed(seed)
@@ -157,6 +160,11 @@ def _seed_everything(seed: int) -> None:
         np.random.seed(seed % 2**32)
     except ImportError:  # pragma: no cover
         pass
+    if "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.manual_seed(seed)
+        torch.cuda.manual_seed_all(seed)  # lazy: takes effect when CUDA starts, no-op without
 
 
 def execute_trial(objective: ObjectiveCall, task: TrialTask, reporter: ReporterBase) -> Outcome:

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -113,20 +114,24 @@ def describe_exit(code: int | None) -> str:
 
 
 @contextlib.contextmanager
-def _main_file_that_exists() -> Any:
-    """Hide ``__main__.__file__`` while starting a worker when it names no file (``python -``
-    reads ``<stdin>``): spawn would try to run it again in the worker and fail. The objective
-    travels by value, so the worker never needs the main module."""
+def _fileless_main_hidden() -> Iterator[None]:
+    """Keep a spawned worker from re-running a ``__main__`` that has no real file.
+
+    ``spawn`` re-runs the parent's main script in each child from ``__main__.__file__``. A script
+    read from standard input (``python - <<EOF``) has ``__file__ == '<stdin>'``, which the child
+    cannot open; the objective travels by value (cloudpickle), so the child needs no ``__main__``.
+    While such a worker starts, ``__file__`` is hidden, as it is for ``python -c``.
+    """
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if main is None or path is None or os.path.exists(path):
+    if path is None or getattr(main, "__spec__", None) is not None or os.path.isfile(path):
         yield
         return
-    del main.__file__
+    del main.__file__  # type: ignore[union-attr]
     try:
         yield
     finally:
-        main.__file__ = path
+        main.__file__ = path  # type: ignore[union-attr]
 
 
 @dataclass
@@ -167,7 +172,7 @@ class LocalRunner:
             daemon=True,
             name="tunesmith-worker",
         )
-        with _main_file_that_exists():
+        with _fileless_main_hidden():
             proc.start()
         child.close()
         worker = _Worker(proc, parent)

@@ -29,6 +29,10 @@ SQLITE_TIMEOUT_S = 60.0
 RUN_OVERRIDES = "run_overrides"
 """User attribute of a queued fixed run: settings outside the search space (seed, epochs)."""
 SCHEMA_RACE_RETRIES = 5
+METRIC_NAMES = "metric_names"
+"""Study user attribute: the name of each objective (``study.metric``)."""
+WARM_START_FROM = "warm_start_from"
+"""User attribute of a trial copied from another study (``NAME#number``): not run by this study."""
 
 
 def driver_url(url: str) -> str:
@@ -211,23 +215,35 @@ def add_finished_trial(
     study: optuna.Study,
     params: Mapping[str, Any],
     distributions: Mapping[str, BaseDistribution],
-    value: float,
+    value: float | Sequence[float],
     user_attrs: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add a COMPLETE trial with ``value`` (a warm-start copy of another study's trial).
+    """Add a COMPLETE trial with ``value`` (one per direction for a multi-objective study): a
+    warm-start copy of another study's trial.
 
     Raises ``ValueError`` when a value does not fit its distribution (the trial is not added).
     """
     import optuna
 
+    values = [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]
     study.add_trial(
         optuna.trial.create_trial(
             params=dict(params),
             distributions=dict(distributions),
-            value=value,
+            values=values,
             user_attrs=dict(user_attrs) if user_attrs is not None else None,
         )
     )
+
+
+def record_metric_names(study: optuna.Study, names: Sequence[str] | None) -> None:
+    """Keep the objectives' names in the study's user attribute ``metric_names`` (the report
+    reads them). Optuna's own metric names are left unset: they would rename the ``value``
+    column of ``trials_dataframe`` (``TuneResult.trials``)."""
+    if not names or len(names) != len(study.directions):
+        return
+    if study.user_attrs.get(METRIC_NAMES) != list(names):
+        study.set_user_attr(METRIC_NAMES, list(names))
 
 
 def current_trial(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:

@@ -192,3 +192,21 @@ def test_explicit_format_reads_any_extension_and_builtin_reads_no_file(tmp_path)
     cfg = DataConfig(builtin="digits")
     with pytest.raises(DataError, match=r"data.format 'builtin' cannot read files"):
         read_file(str(p), cfg)
+
+
+def test_a_bare_carriage_return_in_an_unquoted_field_is_named_as_the_likely_cause(tmp_path):
+    p = tmp_path / "cr.csv"
+    p.write_bytes(b"text,label\nfine,1\nbroken\rin two,0\nok,1\n")
+    with pytest.raises(DataError) as info:
+        read_file(str(p), _cfg(p))
+    msg = str(info.value)
+    assert "row 2 (line 3) has 1 fields" in msg
+    assert "likely cause" in msg and "1 bare carriage return" in msg and "quote" in msg
+    q = tmp_path / "quoted.csv"  # quoted, the same text reads fine
+    q.write_bytes(b'text,label\nfine,1\n"broken\rin two",0\n')
+    assert read_file(str(q), _cfg(q)).inputs == ["fine", "broken\rin two"]
+    r = tmp_path / "ragged.csv"  # no bare carriage return: no such hint
+    r.write_bytes(b"text,label\na,1\r\nb,1,extra\r\n")
+    with pytest.raises(DataError) as info:
+        read_file(str(r), _cfg(r))
+    assert "ragged row" in str(info.value) and "likely cause" not in str(info.value)

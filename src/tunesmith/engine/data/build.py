@@ -110,6 +110,11 @@ class _Maker:
         self.transform = None
         self.augment_transform = None
         self.preprocessing: dict[str, Any] = {"modality": train.modality, **extra}
+        if cfg.augment.enabled and train.modality != "image":
+            raise ConfigError(
+                f"data.augment: image augmentation does nothing to {train.modality} data "
+                f"({train.source}); got {cfg.augment.model_dump()}"
+            )
         if train.modality == "image":
             scale = _value_scale(train)
             self.transform = ImageTransform(image_size, cfg.image, None, scale)

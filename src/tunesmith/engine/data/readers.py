@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,18 @@ def _finish(
     return split
 
 
+def _bare_cr_hint(text: str) -> str:
+    """A hint when the file has carriage returns without a line feed after them: a bare ``\\r``
+    inside an unquoted field ends the row there, which makes a ragged row."""
+    count = len(re.findall(r"\r(?!\n)", text))
+    if not count:
+        return ""
+    return (
+        f"; likely cause: the file has {count} bare carriage return(s) (\\r without \\n), "
+        "which end a row inside an unquoted field; quote those fields or remove the \\r"
+    )
+
+
 def read_delimited(path: Path, cfg: DataConfig, delimiter: str) -> RawSplit:
     """CSV/TSV with a header row; ragged rows and missing columns name the row."""
     text = read_text(path, cfg.encoding)
@@ -147,6 +160,7 @@ def read_delimited(path: Path, cfg: DataConfig, delimiter: str) -> RawSplit:
             raise DataError(
                 f"{path}: row {row} (line {start_line}) has {len(fields)} fields, the header has "
                 f"{len(header)}; rule: every row has as many fields as the header (ragged row)"
+                + _bare_cr_hint(text)
             )
         texts.append(fields[ti])
         labels.append(fields[li])

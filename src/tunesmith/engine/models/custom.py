@@ -184,7 +184,7 @@ def build_custom(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
             f"model.factory: {cfg.factory} must return a torch nn.Module, "
             f"got {type(module).__name__}"
         )
-    model = wrap(module, cfg.head, cfg.groups, num_outputs, cfg.dropout, cfg.replace_head)
+    model = wrap(module, cfg.head, cfg.groups, num_outputs, cfg.head_dropout, cfg.replace_head)
     return BuiltModel(
         model=model,
         collate_fn=stack_collate,

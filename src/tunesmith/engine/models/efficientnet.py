@@ -129,7 +129,7 @@ def build_efficientnet(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
     in_features = int(net._fc.in_features)
     net._fc = nn.Identity()  # replaced by the new head; unused
     net._dropout = nn.Identity()
-    model = EfficientNetModel(net, make_head(in_features, num_outputs, cfg.dropout))
+    model = EfficientNetModel(net, make_head(in_features, num_outputs, cfg.head_dropout))
     log.info("%s: %d layer groups, %d features", name, len(model.layer_groups()), in_features)
     return BuiltModel(
         model=model,

@@ -194,6 +194,38 @@ class HFTextModel(nn.Module):
         return self.forward_head(self.forward_features(batch))
 
 
+#: Encoder-config fields that hold the hidden and attention dropout (BERT-like models use the
+#: first two; DistilBERT, BART and others the next ones; T5 ``dropout_rate``).
+ENCODER_DROPOUT_FIELDS = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "dropout",
+    "attention_dropout",
+    "hidden_dropout",
+    "dropout_rate",
+)
+
+
+def _is_rate(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def set_encoder_dropout(config: Any, value: float, name: str) -> list[str]:
+    """Set every dropout field of a transformers encoder config to ``value``; return their names.
+
+    A config with none of them is a :class:`ConfigError` (the setting would do nothing).
+    """
+    fields = [f for f in ENCODER_DROPOUT_FIELDS if _is_rate(getattr(config, f, None))]
+    if not fields:
+        raise ConfigError(
+            f"model.encoder_dropout: the config of {name!r} has none of the dropout fields "
+            f"{', '.join(ENCODER_DROPOUT_FIELDS)}, so it would do nothing; got {value}"
+        )
+    for f in fields:
+        setattr(config, f, float(value))
+    return fields
+
+
 def build_hf_text(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
     """Load encoder and tokenizer (``cfg.pretrained=False``: architecture only, from its config)."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -205,17 +237,20 @@ def build_hf_text(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
     path = resolve_name(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path)
+        if cfg.encoder_dropout is not None:
+            set_encoder_dropout(config, cfg.encoder_dropout, name)
         if cfg.pretrained:
-            backbone = AutoModel.from_pretrained(path)
+            backbone = AutoModel.from_pretrained(path, config=config)
         else:
-            backbone = AutoModel.from_config(AutoConfig.from_pretrained(path))
+            backbone = AutoModel.from_config(config)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"model.name: cannot load {name!r} ({path}): {exc}") from None
     pooling = checkpoint_pooling(path) if cfg.pooling == "auto" else cfg.pooling
     hidden = int(getattr(backbone.config, "hidden_size", 0) or getattr(backbone.config, "dim", 0))
     if hidden <= 0:
         raise ConfigError(f"model.name: cannot tell the hidden size of {name!r}")
-    model = HFTextModel(backbone, make_head(hidden, num_outputs, cfg.dropout), pooling)
+    model = HFTextModel(backbone, make_head(hidden, num_outputs, cfg.head_dropout), pooling)
     limit = getattr(tokenizer, "model_max_length", None)
     max_length = (
         min(cfg.max_length, limit) if isinstance(limit, int) and limit > 0 else cfg.max_length

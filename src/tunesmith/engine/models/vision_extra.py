@@ -49,7 +49,7 @@ def build_torchvision(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
     if head is None:
         raise ConfigError(f"model.head: cannot find the classifier of {cfg.name!r}; name it")
     groups = list(cfg.groups) or _top_groups(module, head)
-    model = wrap(module, head, groups, num_outputs, cfg.dropout, cfg.replace_head)
+    model = wrap(module, head, groups, num_outputs, cfg.head_dropout, cfg.replace_head)
     return BuiltModel(
         model, stack_collate, "image", {"torchvision": cfg.name, "image_size": cfg.image_size}
     )
@@ -65,7 +65,7 @@ def build_timm(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
     groups = [getattr(module, g) for g in cfg.groups] or [
         child for _, child in module.named_children() if any(True for _ in child.parameters())
     ]
-    head = make_head(int(module.num_features), num_outputs, cfg.dropout)
+    head = make_head(int(module.num_features), num_outputs, cfg.head_dropout)
     model = WrappedModule(module, head, groups)
     return BuiltModel(
         model, stack_collate, "image", {"timm": cfg.name, "image_size": cfg.image_size}

@@ -103,7 +103,12 @@ def run_recheck(
     }
     if seeds > 0:
         new_seeds = extra_seeds(base_seed, seeds)
-        runs = [FixedRun(dict(c.params), {"seed": s}) for c in cands for s in new_seeds]
+        kept = {t.number: _run_overrides(t) for t in _complete(study)}  # a recipe's other keys
+        runs = [
+            FixedRun(dict(c.params), {**kept.get(c.trial, {}), "seed": s})
+            for c in cands
+            for s in new_seeds
+        ]
         phase_obj = objective.phase(str(Path(objective.trials_dir).parent / "recheck"))
         phase_cfg = _phase_study_config(config, f"{config.name}.recheck", objective.metric, timeout)
         phase = run_study(
@@ -152,11 +157,12 @@ def run_final(
     timeout, cost = _final_budget(budget, winner, train_on_validation)
     if budget is not None and train_on_validation and timeout is None:
         train_on_validation = False
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = _run_overrides(winner)  # a recipe's keys outside the space
     if train_on_validation:
         epochs = int(winner.user_attrs.get("best_epoch") or 0) or None
         if epochs is None:
-            epochs = int(params.get("train.epochs", objective.base["train"].get("epochs", 1)))
+            ran = {**params, **overrides}
+            epochs = int(ran.get("train.epochs", objective.base["train"].get("epochs", 1)))
         overrides["train.epochs"] = epochs
     run = FixedRun(dict(params), overrides)
     # Without retraining, the winner's search run saved its trained weights: evaluate those (the
@@ -186,7 +192,7 @@ def run_final(
         "validation": _val_metrics(attrs),
         "test": {k[5:]: v for k, v in attrs.items() if k.startswith("test_")},
         "retrained_on_train_val": train_on_validation,
-        "final_epochs": overrides.get("train.epochs"),
+        "final_epochs": overrides.get("train.epochs") if train_on_validation else None,
         "reused_search_weights": attrs.get("stop_reason") == "loaded",
         "best_trial": trial,
         "best_epoch": _whole(attrs.get("best_epoch")),
@@ -227,6 +233,12 @@ def _final_budget(budget: Any, winner: Any, retrain: bool) -> tuple[float | None
     if not retrain:  # evaluating saved weights: no trial cost to wait for
         return None, None
     return left, cost
+
+
+def _run_overrides(trial: Any) -> dict[str, Any]:
+    from tunesmith.storage.study import RUN_OVERRIDES
+
+    return dict(trial.user_attrs.get(RUN_OVERRIDES) or {})
 
 
 def _val_metrics(attrs: Mapping[str, Any]) -> dict[str, Any]:

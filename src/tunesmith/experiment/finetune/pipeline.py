@@ -2,8 +2,8 @@
 
 1. validate everything before any storage: the base job, every space path, the data (train,
    validation and the test file's labels), the metric's direction;
-2. warm start: enqueue the family's published recipes (projected on the space) and/or copy the
-   complete trials of an earlier study, once per study;
+2. warm start (:mod:`tunesmith.experiment.warm_start`): enqueue the family's published recipes
+   (every key they set) and/or copy the complete trials of an earlier study, once per study;
 3. the search (trials in workers, per-epoch pruning, best-epoch scores);
 4. seed re-check of the top k, one test evaluation of the winner, ``runs/<name>/best/`` and the
    HTML report in ``runs/<name>/report/``.
@@ -22,13 +22,12 @@ from tunesmith.experiment.finetune.objective import (
     JOB_SECTIONS,
     FinetuneObjective,
     check_space_paths,
+    job_mapping,
     validate_job,
 )
 from tunesmith.experiment.runtime import Prepared, run_study
 
 log = logging.getLogger(__name__)
-
-WARM_STARTED = "tunesmith_warm_started"
 
 
 def run_dir_of(config: Any) -> Path:
@@ -44,18 +43,29 @@ def job_base(config: Any) -> dict[str, Any]:
     return {k: v for k, v in dumped.items() if v is not None}
 
 
+def direction_given(study: Any) -> bool:
+    """Whether the config names the study's direction (else it follows the metric)."""
+    return "direction" in study.model_fields_set or study.directions is not None
+
+
+def metric_direction(metric: str) -> str:
+    """``maximize`` for a greater-is-better metric (accuracy), else ``minimize`` (mse)."""
+    from tunesmith.engine.metrics import get_metric
+
+    return "maximize" if get_metric(metric).greater_is_better else "minimize"
+
+
 def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
     """Validate the fine-tuning sections, ``space``'s paths and the data; return the objective."""
     from tunesmith.engine.data.build import build_data
     from tunesmith.engine.job import model_preprocessing
-    from tunesmith.engine.metrics import get_metric
 
     base = job_base(config)
     job = validate_job(base, "the base job")
     check_space_paths(base, space)
     metric = job.train.resolved_metric(job.data.task)
-    wanted = "maximize" if get_metric(metric).greater_is_better else "minimize"
-    if config.study.all_directions != [wanted]:
+    wanted = metric_direction(metric)
+    if direction_given(config.study) and config.study.all_directions != [wanted]:
         raise ConfigError(
             f"study.direction: the selection metric {metric!r} is best when it is "
             f"{'high' if wanted == 'maximize' else 'low'}, so the study must {wanted}; "
@@ -70,70 +80,41 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
         job.data, image_size=job.model.image_size, preprocessing=model_preprocessing(job)
     )
     data.test()  # checks the test file's format and labels now, not after hours of search
+    searched = [n for n in space.names if n.startswith("data.augment.")]
+    if searched and data.modality != "image":
+        raise ConfigError(
+            f"space.{searched[0]}: image augmentation does nothing to {data.modality} data, so "
+            f"searching it would do nothing; got {space.specs[searched[0]]}"
+        )
     run_dir = run_dir_of(config)
     return FinetuneObjective(
         base, metric, str(run_dir / "trials"), cache_dir=str(run_dir / "cache" / "features")
     )
 
 
-def _project(recipe: Mapping[str, Any], space: Any) -> dict[str, Any] | None:
-    """Keep a recipe's values for parameters in the space; None if one is out of its range."""
-    out: dict[str, Any] = {}
-    dists = space.distributions()
-    for name, value in recipe.items():
-        dist = dists.get(name)
-        if dist is None:
-            continue
+def family_recipes(config: Any, base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The model family's recipes that make a valid job from ``base`` (every key they set)."""
+    from tunesmith.search.defaults import recipes
+
+    if config.warm_start is None or not config.warm_start.recipes:
+        return []
+    out = []
+    for recipe in recipes(config.model.kind):
         try:
-            dist.to_internal_repr(value)
-        except (ValueError, TypeError):
-            return None
-        if hasattr(dist, "low") and not dist.low <= value <= dist.high:
-            return None
-        out[name] = value
-    return {k: v for k, v in out.items() if space.is_active(k, out)} or None
+            validate_job(job_mapping(base, recipe), "a recipe")
+        except ConfigError as exc:
+            log.info("warm start: recipe %s does not fit this job: %s", recipe, exc)
+            continue
+        out.append(recipe)
+    return out
 
 
 def warm_start(config: Any, space: Any, study: Any) -> int:
     """Enqueue recipes / copy an earlier study's trials, once per study; return how many."""
-    from optuna.trial import TrialState
+    from tunesmith.experiment.warm_start import warm_start as start
 
-    from tunesmith.search.defaults import recipes
-    from tunesmith.storage.study import add_finished_trial, enqueue, load_existing_study
-
-    ws = config.warm_start
-    if ws is None or study.user_attrs.get(WARM_STARTED):
-        return 0
-    added = 0
-    if ws.recipes:
-        seen: list[dict[str, Any]] = []
-        for recipe in recipes(config.model.kind):
-            projected = _project(recipe, space)
-            if projected is not None and projected not in seen:
-                seen.append(projected)
-        for params in seen[: ws.max_recipes]:
-            enqueue(study, params)
-            added += 1
-    if ws.study is not None:
-        earlier = load_existing_study(ws.study, config.study.storage_url())
-        dists = space.distributions()
-        for t in earlier.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if not t.params or not set(t.params) <= set(dists) or t.value is None:
-                continue
-            try:
-                add_finished_trial(
-                    study,
-                    t.params,
-                    {k: dists[k] for k in t.params},
-                    t.value,
-                    {"warm_start_from": f"{ws.study}#{t.number}"},
-                )
-                added += 1
-            except ValueError:
-                log.info("warm start: trial %d of %s does not fit this space", t.number, ws.study)
-    study.set_user_attr(WARM_STARTED, added)
-    log.info("warm start: %d trial(s) from %s", added, ws)
-    return added
+    recipes = family_recipes(config, job_base(config))
+    return start(config.warm_start, config.study, space, study, recipes)
 
 
 class FinetuneKind:
@@ -148,9 +129,15 @@ class FinetuneKind:
 
         space = SearchSpace.from_config(resolve_space(config.space, config.model.kind))
         objective = build_finetune_objective(config, space)
+        if config.warm_start is not None and config.warm_start.study is not None:
+            from tunesmith.experiment.warm_start import find_source
+
+            find_source(config.warm_start, config.study)  # missing: an error now, not later
         study = config.study
         if study.metric is None:
             study = study.model_copy(update={"metric": objective.metric})
+        if not direction_given(study):  # the metric's own: minimize for mse (regression)
+            study = study.model_copy(update={"direction": metric_direction(objective.metric)})
         return Prepared("finetune", study, space, objective, config)
 
     def run(self, prepared: Prepared, on_event: OnEvent | None = None) -> Any:
@@ -166,6 +153,7 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
     """
     from tunesmith.experiment.finetune.outputs import write_best_folder
     from tunesmith.experiment.finetune.phases import run_final, run_recheck
+    from tunesmith.experiment.warm_start import open_warm_started
     from tunesmith.storage.study import open_study
 
     config = prepared.config
@@ -173,14 +161,17 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
     objective = cast(FinetuneObjective, prepared.objective)
     run_dir = run_dir_of(config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    pre = open_study(study_cfg.name, study_cfg.storage_url(), study_cfg.all_directions)
+    recipes = family_recipes(config, objective.base)
+    storage = open_warm_started(config.warm_start, study_cfg, space, recipes)
+    pre = open_study(
+        study_cfg.name, study_cfg.storage_url(), study_cfg.all_directions, storage=storage
+    )
     budget = start_budget(study_cfg, pre)
-    warm_start(config, space, pre)
     search_cfg = study_cfg
     if budget is not None:
         search_s = max(1.0, budget.plan.search_seconds() - budget.elapsed())
         search_cfg = study_cfg.model_copy(update={"timeout": search_s})
-    study = run_study(search_cfg, space, objective, on_event=on_event)
+    study = run_study(search_cfg, space, objective, on_event=on_event, storage=storage)
     base_seed = int(objective.base.get("seed", 0))
     winner = run_recheck(
         study,
