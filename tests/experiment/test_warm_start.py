@@ -19,6 +19,7 @@ from finetune_fixtures import experiment, load, tiny_workdir, write_npz  # noqa:
 from tunesmith.config.experiment import ExperimentConfig  # noqa: E402
 from tunesmith.errors import ConfigError  # noqa: E402
 from tunesmith.experiment import kinds, tune  # noqa: E402
+from tunesmith.experiment.duplicates import is_duplicate  # noqa: E402
 from tunesmith.experiment.finetune.pipeline import warm_start  # noqa: E402
 from tunesmith.storage.study import (  # noqa: E402
     RUN_OVERRIDES,
@@ -74,11 +75,14 @@ def test_python_objective_finds_the_earlier_study_in_its_own_default_storage(
     old = load_existing_study("old", "sqlite:///runs/old/study.db")
     assert sorted(t.user_attrs[WARM_START_FROM] for t in copies) == [f"old#{i}" for i in range(4)]
     assert sorted(t.value for t in copies) == sorted(t.value for t in old.trials)
-    # n_trials counts what this study evaluated: 3 new trials beside the 4 copies
-    evaluated = [t for t in new.trials if WARM_START_FROM not in t.user_attrs]
+    # n_trials counts what this study evaluated: 3 new trials beside the 4 copies (the same
+    # seed proposes the old study's points again: those are re-sampled, recorded as duplicates)
+    evaluated = [
+        t for t in new.trials if WARM_START_FROM not in t.user_attrs and not is_duplicate(t)
+    ]
     assert len(evaluated) == 3 and all(t.state == TrialState.COMPLETE for t in evaluated)
     again = _run(_python_config("new", 3, warm_start={"study": "old"}))  # resumed: copies once
-    assert len(again.trials) == 7
+    assert sum(not is_duplicate(t) for t in again.trials) == 7
 
 
 def test_sklearn_objective_warm_starts_from_a_given_storage(workdir: Path) -> None:
