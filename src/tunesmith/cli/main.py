@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except TunesmithError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM during a study (errors.Interrupted)
+        sys.stderr.write(f"{exc or 'interrupted'}; the same command resumes\n")
+        return int(getattr(exc, "exit_code", 130))
 
 
 if __name__ == "__main__":  # pragma: no cover

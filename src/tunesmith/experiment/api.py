@@ -32,6 +32,7 @@ def tune(
     patience: int | None = None,
     max_consecutive_failures: int = 10,
     on_event: OnEvent | None = None,
+    **settings: Any,
 ) -> TuneResult:
     """Search ``space`` for the parameters that optimise ``objective``.
 
@@ -41,7 +42,9 @@ def tune(
     "high": 1}`` or ParamSpec objects) or is a ``SearchSpace``. ``storage=None`` keeps the study in
     memory (nothing is written); give a URL (``sqlite:///study.db``) to keep and resume it. With
     ``runner="local"`` trials run in ``workers`` spawned processes (guard your script with
-    ``if __name__ == "__main__":``); ``runner="inprocess"`` runs them here.
+    ``if __name__ == "__main__":``); ``runner="inprocess"`` runs them here. Further ``study.*`` keys go in ``settings``
+    (``trial_timeout``, ``worker_memory_mb``, ``max_trials_per_worker``, ``gpus_per_trial``,
+    ``cpus_per_trial``, ``ray_address``, ``lease_seconds``).
     """
     from tunesmith.config.experiment import StudyConfig
     from tunesmith.config.loader import validate
@@ -67,6 +70,7 @@ def tune(
         "runner": runner,
         "seed": seed,
         "max_consecutive_failures": max_consecutive_failures,
+        **settings,
     }
     config = validate(StudyConfig, data, "tune()")
     search_space = space if isinstance(space, SearchSpace) else SearchSpace.from_config(space)

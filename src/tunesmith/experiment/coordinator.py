@@ -5,6 +5,11 @@ the runner has free slots, hand their parameters to the runner, answer each inte
 (``trial.report`` + ``should_prune``), tell each result, renew the leases of running trials, and
 stop on the trial budget, the timeout, the target, the patience, an exhausted grid or too many
 failures in a row.
+
+SIGINT and SIGTERM end the run gracefully (:mod:`tunesmith.experiment.signals`): running trials
+are failed with "interrupted" and their parameters queued again once, and
+:class:`~tunesmith.errors.Interrupted` propagates (the CLI exits 130 or 143). Creating a trial and
+tracking it, and recording a result, are critical sections a signal cannot split.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from tunesmith.config.experiment import StudyConfig
 from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
+from tunesmith.experiment.signals import GracefulStop
 from tunesmith.experiment.results import BadResult, to_values
 from tunesmith.runners.base import Outcome, Runner, TrialTask
 from tunesmith.storage.internals import grid_size
@@ -86,6 +92,7 @@ class Coordinator:
         self._multi = len(config.all_directions) > 1
         self._fixed = fixed  # run the queued runs only; never ask the sampler for new ones
         self._seed_trials = seed_trials and config.seed is not None
+        self._guard = GracefulStop()
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -93,24 +100,9 @@ class Coordinator:
         reconcile(self.study, self._owner)
         self._count_existing()
         self._emit("started")
-        reason: str | None = None
         try:
-            while True:
-                reason = reason or self._stop_reason()
-                while reason is None and len(self._live) < self._runner.slots:
-                    self._start_trial()
-                    reason = self._stop_reason()
-                if not self._live:
-                    break
-                for outcome in self._runner.wait(self._wait_time(), self._decide):
-                    self._finish(outcome)
-                self._renew_leases()
-                if self._tally.streak >= self._cfg.max_consecutive_failures:
-                    reason = "failures"
-                    break
-        except BaseException:
-            self._abandon_live("coordinator interrupted")
-            raise
+            with self._guard:
+                reason = self._loop()
         finally:
             self._runner.close()
         if reason == "failures":
@@ -125,6 +117,26 @@ class Coordinator:
         log.info("study %r stopped: %s", self._cfg.name, reason)
         return reason or "done"
 
+    def _loop(self) -> str | None:
+        reason: str | None = None
+        try:
+            while True:
+                reason = reason or self._stop_reason()
+                while reason is None and len(self._live) < self._runner.slots:
+                    reason = self._start_trial() or self._stop_reason()
+                if not self._live:
+                    return reason
+                for outcome in self._runner.wait(self._wait_time(), self._decide):
+                    self._finish(outcome)
+                self._renew_leases()
+                if self._tally.streak >= self._cfg.max_consecutive_failures:
+                    return "failures"
+        except BaseException as exc:
+            with self._guard.critical():
+                self._abandon_live(_stop_message(exc))
+                self._runner.close()  # no worker outlives the trials just failed
+            raise
+
     def _wait_time(self) -> float:
         wait = max(0.05, min(1.0, self._cfg.lease_seconds / 3))
         if self._cfg.timeout is not None:
@@ -132,23 +144,33 @@ class Coordinator:
         return wait
 
     # -- starting and finishing trials ------------------------------------------------------
-    def _start_trial(self) -> None:
+    def _start_trial(self) -> str | None:
+        """Start one trial; return "n_trials" when the study's budget is already taken."""
         from optuna.trial import TrialState
 
         now = time.time()
-        trial = ask_owned(self.study, self._owner.attrs(now), now + self._cfg.lease_seconds)
+        budget = None if self._fixed else self._cfg.n_trials
+        with self._guard.critical():  # a signal here must not leave an untracked RUNNING trial
+            trial = ask_owned(
+                self.study, self._owner.attrs(now), now + self._cfg.lease_seconds, budget
+            )
+            if trial is None:
+                return "n_trials"
+            self._live[trial.number] = _Live(trial, now)
         try:
             params = self._space.suggest(trial)
-        except BaseException:
-            self._tell(trial, TrialState.FAIL, None)
+        except Exception:
+            with self._guard.critical():
+                self._live.pop(trial.number, None)
+                self._tell(trial, TrialState.FAIL, None)
             raise
         params.update(trial.user_attrs.get(RUN_OVERRIDES) or {})  # a fixed run's own settings
         seed = None
         if self._seed_trials and self._cfg.seed is not None:
             seed = self._cfg.seed + trial.number
-        self._live[trial.number] = _Live(trial, now)
         self._runner.submit(TrialTask(trial.number, params, seed))
         self._emit("trial_started", trial=trial.number)
+        return None
 
     def _decide(self, key: int, step: int, value: float) -> bool:
         live = self._live.get(key)
@@ -160,15 +182,22 @@ class Coordinator:
         return bool(live.trial.should_prune())
 
     def _finish(self, outcome: Outcome) -> None:
+        with self._guard.critical():  # the trial leaves _live and is told in one step
+            self._record(outcome)
+
+    def _record(self, outcome: Outcome) -> None:
         from optuna.trial import TrialState
 
-        live = self._live.pop(outcome.key, None)
+        live = self._live.get(outcome.key)
         if live is None:
             return
         trial = live.trial
         values: list[float] | None = None
         state = TrialState.COMPLETE
         reason: str | None = None
+        if outcome.status == "error" and self._guard.signalled:
+            return  # a worker that died with the signal: failed and re-queued as interrupted
+        self._live.pop(outcome.key, None)
         if outcome.status == "ok":
             try:
                 values, extra = to_values(
@@ -331,3 +360,11 @@ class Coordinator:
             done_at_start=t.done_at_start,
         )
         self._on_event(StudyEvent(kind, progress, **fields))
+
+
+def _stop_message(exc: BaseException) -> str:
+    """The fail reason of trials ended because the coordinator stops on ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        text = str(exc)
+        return text if text.startswith("interrupted") else "interrupted"
+    return f"coordinator stopped: {type(exc).__name__}: {exc}"

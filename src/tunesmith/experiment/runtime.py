@@ -51,7 +51,7 @@ def run_study(
     runs exactly those configurations (the ones it does not hold yet are queued) and asks the
     sampler for nothing else.
     """
-    from tunesmith.runners import create_runner
+    from tunesmith.runners import create_runner, limits_of
     from tunesmith.search.pruners import create_pruner
     from tunesmith.search.samplers import create_sampler
     from tunesmith.storage.study import open_study
@@ -61,7 +61,7 @@ def run_study(
         sampler_cfg = sampler_cfg.model_copy(update={"seed": config.seed})
     sampler = create_sampler(sampler_cfg, space, config.n_trials, config.all_directions)
     pruner = create_pruner(config.pruner)
-    runner = create_runner(config.runner, objective, config.workers)
+    runner = create_runner(config.runner, objective, config.workers, limits_of(config))
     try:
         study = open_study(
             config.name, config.storage_url(), config.all_directions, sampler, pruner, storage

@@ -97,3 +97,14 @@ def configure_grid(
     sampler._param_names = names
     sampler._all_grids = [tuple(point) for point in grids]
     sampler._n_min_trials = len(sampler._all_grids)
+
+
+def rdb_engine(study: optuna.Study) -> Any:
+    """The SQLAlchemy engine behind a study on a database, or None (an in-memory study).
+
+    Optuna wraps its ``RDBStorage`` in a private caching layer (``_backend``) and exposes the
+    engine only on the inner object; tunesmith needs it to take a study-wide lock.
+    """
+    storage = study_storage(study)
+    backend = getattr(storage, "_backend", storage)
+    return getattr(backend, "engine", None)
