@@ -175,7 +175,7 @@ def fail_and_requeue(study: Any, trial: Any, reason: str) -> bool:
             for t in storage.get_all_trials(study_id(study), deepcopy=False)
         )
         requeue = (
-            bool(trial.params)
+            bool(_params_of(trial))
             and not replaced
             and not (REQUEUED_FROM in trial.user_attrs or REQUEUED in trial.user_attrs)
         )
@@ -195,7 +195,12 @@ def _fail(study: Any, trial: Any, reason: str, requeue: bool) -> None:
         attrs: dict[str, Any] = {REQUEUED_FROM: trial.number}
         if RUN_OVERRIDES in trial.user_attrs:  # a fixed run keeps its own seed / epochs
             attrs[RUN_OVERRIDES] = trial.user_attrs[RUN_OVERRIDES]
-        enqueue(study, trial.params, user_attrs=attrs)
+        enqueue(study, _params_of(trial), user_attrs=attrs)
+
+
+def _params_of(trial: Any) -> dict[str, Any]:
+    """The trial's parameters; a queued trial stopped before sampling holds them as fixed."""
+    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
 
 
 def reconcile(study: Any, me: Owner, now: float | None = None) -> list[int]:
