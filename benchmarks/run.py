@@ -21,6 +21,7 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("prefix_cache", "prefix_cache"),  # MiniLM last_k with and without the prefix cache
     ("group_by_length", "group_by_length"),  # MiniLM with random vs length-grouped batches
     ("finetune_demo", "finetune_demo"),  # make demo vs the BERT recipe alone (minutes)
+    ("kill_recovery", "kill_recovery"),  # 30 SIGKILLs of a 100-trial study, then one run
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 
