@@ -66,6 +66,12 @@ def run_study(
         study = open_study(
             config.name, config.storage_url(), config.all_directions, sampler, pruner, storage
         )
+        held = len(study.get_trials(deepcopy=False))
+        if held and sampler_cfg.seed is not None:
+            # A resumed study must not draw the first run's points again: the seed moves on by
+            # the number of trials the study already holds (still deterministic).
+            moved = sampler_cfg.model_copy(update={"seed": sampler_cfg.seed + held})
+            study.sampler = create_sampler(moved, space, config.n_trials, config.all_directions)
         if runs is not None:
             queue_missing(study, runs)
         coordinator = Coordinator(
