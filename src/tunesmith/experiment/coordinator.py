@@ -197,6 +197,13 @@ class Coordinator:
         reason: str | None = None
         if outcome.status == "error" and self._guard.signalled:
             return  # a worker that died with the signal: failed and re-queued as interrupted
+        if outcome.lost:  # its node left: not the trial's doing, so it runs again once
+            self._live.pop(outcome.key, None)
+            reason = outcome.error or "lost"
+            fail_and_requeue(self.study, current_trial(self.study, live.trial), reason)
+            self._count(live.trial.number, TrialState.FAIL, reason)
+            self._emit("trial_finished", trial=live.trial.number, state="FAIL", message=reason)
+            return
         self._live.pop(outcome.key, None)
         if outcome.status == "ok":
             try:

@@ -40,7 +40,9 @@ class Outcome:
 
     ``status`` is ``ok`` (``value`` holds what the objective returned, converted to plain Python),
     ``pruned`` (the objective stopped after a prune answer or raised TrialPruned) or ``error``
-    (``error`` is a one-line reason, ``detail`` the traceback when there is one).
+    (``error`` is a one-line reason, ``detail`` the traceback when there is one). ``lost``
+    marks an error that was not the trial's doing (its node left the cluster): the coordinator
+    queues its parameters again, once.
     """
 
     key: int
@@ -48,6 +50,7 @@ class Outcome:
     value: Any = None
     error: str | None = None
     detail: str | None = field(default=None, repr=False)
+    lost: bool = False
 
 
 @dataclass(frozen=True)
