@@ -25,7 +25,7 @@ import time
 from collections import deque
 from typing import Any
 
-from tunesmith.errors import require
+from tunesmith.errors import TunesmithError, require
 from tunesmith.runners.base import (
     Decide,
     ObjectiveCall,
@@ -104,9 +104,17 @@ class RayRunner:
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             if self._limits.ray_address:
-                ray.init(
-                    address=self._limits.ray_address, include_dashboard=False, log_to_driver=True
-                )
+                try:
+                    ray.init(
+                        address=self._limits.ray_address,
+                        include_dashboard=False,
+                        log_to_driver=True,
+                    )
+                except ConnectionError as exc:
+                    raise TunesmithError(
+                        f"study.ray_address: cannot reach a Ray cluster at "
+                        f"{self._limits.ray_address!r} ({exc})"
+                    ) from None
             else:
                 ray.init(
                     address="local",
