@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -41,7 +40,8 @@ def _share_trial(p: dict[str, Any]) -> dict[str, Any]:
         env0 = dict(i.split(b"=", 1) for i in fh.read().split(b"\0") if b"=" in i)
     x = torch.ones(256, 2**20 // 4, device="cuda")  # 256 MiB
     time.sleep(1.5)
-    return {"score": float(x[0, 0]) * p["x"], "mask": env0.get(b"CUDA_VISIBLE_DEVICES", b"").decode(),
+    mask = env0.get(b"CUDA_VISIBLE_DEVICES", b"").decode()
+    return {"score": float(x[0, 0]) * p["x"], "mask": mask,
             "devices": torch.cuda.device_count(), "start": start, "end": time.time()}  # fmt: skip
 
 
@@ -139,16 +139,22 @@ def main(argv: list[str] | None = None) -> int:
     out["precision"] = [one_epoch(p, "cuda", args.samples) for p in ("bf16", "fp16")]
     gpu = one_epoch("fp32", "cuda", args.samples)
     cpu = one_epoch("fp32", "cpu", args.samples)
-    out["full_epoch"] = {"gpu": gpu, "cpu": cpu, "cpu_over_gpu": round(cpu["seconds"] / gpu["seconds"], 1)}
+    out["full_epoch"] = {
+        "gpu": gpu,
+        "cpu": cpu,
+        "cpu_over_gpu": round(cpu["seconds"] / gpu["seconds"], 1),
+    }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "gpu_check.json").write_text(json.dumps(out, indent=2) + "\n")
+    pack, mem = out["packing"], out["memory"]
     lines = [f"# GPU check on {out['gpu']}", "",
-             f"- packing (0.5 GPU per trial, 4 workers): max {out['packing']['max_at_once']} at "
-             f"once, devices seen per trial {out['packing']['devices_seen_per_trial']}: "
-             f"{'ok' if out['packing']['ok'] else 'NOT ok'}",
-             f"- memory after each trial vs baseline: worst +{out['memory']['worst_excess_mb']:.0f} MB: "
-             f"{'ok' if out['memory']['ok'] else 'NOT ok'}", "",
-             "| run | device | precision | samples | seconds | val accuracy |", "|---|---|---|---|---|---|"]  # fmt: skip
+             f"- packing (0.5 GPU per trial, 4 workers): max {pack['max_at_once']} at "
+             f"once, devices seen per trial {pack['devices_seen_per_trial']}: "
+             f"{'ok' if pack['ok'] else 'NOT ok'}",
+             f"- memory after each trial vs baseline: worst +{mem['worst_excess_mb']:.0f} MB: "
+             f"{'ok' if mem['ok'] else 'NOT ok'}", "",
+             "| run | device | precision | samples | seconds | val accuracy |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
     for r in [*out["precision"], gpu, cpu]:
         lines.append(f"| full fine-tuning, 1 epoch | {r['device']} | {r['precision']} | "
                      f"{r['samples']} | {r['seconds']} | {r['val_accuracy']} |")  # fmt: skip

@@ -35,4 +35,6 @@ def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest hook 
         available = False
     if not available:
         for item in gpu_items:
-            item.add_marker(pytest.mark.skip(reason="needs a CUDA device (run benchmarks/gpu_check.sh)"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs a CUDA device (run benchmarks/gpu_check.sh)")
+            )

@@ -64,7 +64,11 @@ class Nodes:
         return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token}
 
     def start(
-        self, ip: str, head_address: str | None, num_cpus: int, prefix: list[str] | None = None,
+        self,
+        ip: str,
+        head_address: str | None,
+        num_cpus: int,
+        prefix: list[str] | None = None,
         cluster_env: str = "0",
     ) -> tuple[Node, int]:
         temp = tempfile.mkdtemp(prefix="tsr", dir="/tmp")  # short: Ray's sockets live here
@@ -73,8 +77,10 @@ class Nodes:
                "--disable-usage-stats", f"--temp-dir={temp}/ray", "--num-gpus=0",
                f"--dashboard-agent-listen-port={free_port()}",
                f"--dashboard-agent-grpc-port={free_port()}",
-               f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
-               f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}"]  # fmt: skip
+               f"--runtime-env-agent-port={free_port()}",
+               f"--metrics-export-port={free_port()}",
+               f"--node-manager-port={free_port()}",
+               f"--object-manager-port={free_port()}"]  # fmt: skip
         if head_address is None:
             cmd += ["--head", f"--port={port}", "--include-dashboard=false",
                     f"--ray-client-server-port={free_port()}"]  # fmt: skip

@@ -6,6 +6,7 @@ The driver is `tunesmith tune --ray-address`; nodes are ended by process group, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -78,7 +79,10 @@ def test_loopback_cluster_runs_the_trials_and_a_plain_run_never_joins_it(tmp_pat
         address = f"127.0.0.1:{port}"
         done = subprocess.run(
             [TUNESMITH, "tune", "exp.yaml", "--no-progress", "--ray-address", address],
-            cwd=work, env=_env(work, **nodes.auth_env()), capture_output=True, text=True,
+            cwd=work,
+            env=_env(work, **nodes.auth_env()),
+            capture_output=True,
+            text=True,
             timeout=300,
         )
         assert done.returncode == 0, done.stdout + done.stderr[-3000:]
@@ -158,10 +162,8 @@ class Namespaces:
                 ["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=30
             ).stdout.split()
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
         for ns in self.made:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
         self.made.clear()
@@ -184,16 +186,12 @@ def test_two_node_cluster_loses_a_node_and_the_study_completes(tmp_path):
     os.environ.update(fast)
     try:
         spaces.create()
-        _, port = nodes.start(
-            spaces.head_ip, None, 1, spaces.prefix(spaces.head), cluster_env="1"
-        )
+        _, port = nodes.start(spaces.head_ip, None, 1, spaces.prefix(spaces.head), cluster_env="1")
         address = f"{spaces.head_ip}:{port}"
         worker, _ = nodes.start(
             spaces.worker_ip, address, 1, spaces.prefix(spaces.worker), cluster_env="1"
         )
-        env = _env(
-            work, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1", **nodes.auth_env()
-        )
+        env = _env(work, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1", **nodes.auth_env())
         driver = subprocess.Popen(
             [*spaces.prefix(spaces.head), TUNESMITH, "tune", "exp.yaml", "--no-progress",
              "--ray-address", address],

@@ -60,7 +60,9 @@ def _count(db: Path, state: str) -> int:
     return int(row[0])
 
 
-@pytest.mark.parametrize(("sig", "code", "group"), [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)])
+@pytest.mark.parametrize(
+    ("sig", "code", "group"), [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)]
+)
 def test_signal_stops_gracefully_and_the_same_command_resumes(tmp_path, sig, code, group):
     (tmp_path / "slow_obj.py").write_text(OBJECTIVE)
     (tmp_path / "exp.yaml").write_text(CONFIG)
@@ -105,9 +107,7 @@ def test_signal_stops_gracefully_and_the_same_command_resumes(tmp_path, sig, cod
         assert again[0].params == t.params
 
 
-def test_signal_between_creating_and_tracking_a_trial_leaves_nothing_running(
-    tmp_path, monkeypatch
-):
+def test_signal_between_creating_and_tracking_a_trial_leaves_nothing_running(tmp_path, monkeypatch):
     """The signal arrives right after the storage created the RUNNING trial, before the
     coordinator tracks it: the trial still ends FAIL "interrupted"."""
     from tunesmith.experiment import coordinator, tune

@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-OBJECTIVE = '''
+OBJECTIVE = """
 import ctypes
 import os
 import time
@@ -42,7 +42,7 @@ def faulty(params):
     if fault == "hang":
         time.sleep(600)
     return float(params["k"])
-'''
+"""
 
 CONFIG = """
 study:

@@ -19,9 +19,7 @@ def _seen(p):
     before any import ran) and now, whether torch was already imported, and its interval."""
     start = time.time()
     with open("/proc/self/environ", "rb") as fh:
-        initial = dict(
-            item.split(b"=", 1) for item in fh.read().split(b"\0") if b"=" in item
-        )
+        initial = dict(item.split(b"=", 1) for item in fh.read().split(b"\0") if b"=" in item)
     time.sleep(0.6)
     return {
         "score": p["x"],
@@ -136,7 +134,11 @@ def test_a_worker_sees_exactly_its_gpu_on_a_real_device():
     def objective(p):
         import torch as t
 
-        return {"score": p["x"], "n": t.cuda.device_count(), "mask": os.environ["CUDA_VISIBLE_DEVICES"]}
+        return {
+            "score": p["x"],
+            "n": t.cuda.device_count(),
+            "mask": os.environ["CUDA_VISIBLE_DEVICES"],
+        }
 
     res = tune(
         objective,

@@ -18,7 +18,7 @@ def _objective(p):
         time.sleep(600)  # hangs: only the timeout ends it
     if p["k"] == 2:
         block = bytearray(400 * 2**20)  # resident at once: zero pages are written
-        block[:: 4096] = b"x" * len(block[:: 4096])
+        block[::4096] = b"x" * len(block[::4096])
         time.sleep(600)
     return {"score": float(p["k"]), "pid": os.getpid()}
 

@@ -79,4 +79,3 @@ def test_ray_trial_timeout_cancels_the_task(ray_local):
     assert by_k[1].state == TrialState.FAIL
     assert by_k[1].user_attrs["fail_reason"] == "timeout after 3 s (study.trial_timeout)"
     assert by_k[0].state == by_k[2].state == TrialState.COMPLETE
-

@@ -52,14 +52,20 @@ def test_four_coordinators_share_a_200_trial_budget_exactly(tmp_path: Path):
     # the study exists before the four start, as when one host created it earlier
     first = subprocess.run(
         [str(exe), "tune", "exp.yaml", "--no-progress", "--n-trials", "1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert first.returncode == 0, first.stdout + first.stderr
     try:
         procs = [
             subprocess.Popen(
                 [str(exe), "-q", "tune", "exp.yaml", "--no-progress"],
-                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             for _ in range(4)
         ]

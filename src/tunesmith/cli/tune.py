@@ -33,7 +33,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--gpus-per-trial",
         type=float,
         metavar="G",
-        help="GPU share per trial: 0.5 packs two trials per GPU, 2 gives two (study.gpus_per_trial)",
+        help="GPU share per trial: 0.5 packs two trials per GPU, 2 gives two "
+        "(study.gpus_per_trial)",
     )
     p.add_argument(
         "--ray-address",

@@ -146,9 +146,7 @@ class StudyConfig(Frozen):
     def _check_resources(self) -> None:
         g = self.gpus_per_trial
         if g > 1 and g != int(g):
-            raise ValueError(
-                f"gpus_per_trial above 1 must be a whole number of GPUs, got {g}"
-            )
+            raise ValueError(f"gpus_per_trial above 1 must be a whole number of GPUs, got {g}")
         if 0 < g < 1 and abs(1 / g - round(1 / g)) > 1e-9:
             raise ValueError(
                 f"gpus_per_trial below 1 must divide one GPU evenly (0.5, 0.25, ...), got {g}"

@@ -42,9 +42,10 @@ def tune(
     "high": 1}`` or ParamSpec objects) or is a ``SearchSpace``. ``storage=None`` keeps the study in
     memory (nothing is written); give a URL (``sqlite:///study.db``) to keep and resume it. With
     ``runner="local"`` (the default) trials run in ``workers`` spawned processes (guard your
-    script with ``if __name__ == "__main__":``); ``runner="inprocess"`` runs them here. Further ``study.*`` keys go in ``settings``
-    (``trial_timeout``, ``worker_memory_mb``, ``max_trials_per_worker``, ``gpus_per_trial``,
-    ``cpus_per_trial``, ``ray_address``, ``lease_seconds``).
+    script with ``if __name__ == "__main__":``); ``runner="inprocess"`` runs them here. Further
+    ``study.*`` keys go in ``settings`` (``trial_timeout``, ``worker_memory_mb``,
+    ``max_trials_per_worker``, ``gpus_per_trial``, ``cpus_per_trial``, ``ray_address``,
+    ``lease_seconds``).
     """
     from tunesmith.config.experiment import StudyConfig
     from tunesmith.config.loader import validate

@@ -22,8 +22,8 @@ from typing import Any
 from tunesmith.config.experiment import StudyConfig
 from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
-from tunesmith.experiment.signals import GracefulStop
 from tunesmith.experiment.results import BadResult, to_values
+from tunesmith.experiment.signals import GracefulStop
 from tunesmith.runners.base import Outcome, Runner, TrialTask
 from tunesmith.storage.internals import grid_size
 from tunesmith.storage.leases import (

@@ -330,9 +330,9 @@ class LocalRunner:
         now = time.monotonic()
         for worker in list(self._workers):
             reason = self._memory_over(worker)
-            if reason is None and worker.task is not None and timeout is not None:
-                if now - worker.handed_at >= timeout:
-                    reason = timeout_reason(timeout)
+            overdue = timeout is not None and now - worker.handed_at >= timeout
+            if reason is None and worker.task is not None and overdue:
+                reason = timeout_reason(timeout)  # type: ignore[arg-type]
             if reason is None:
                 continue
             log.warning("worker pid %s killed: %s", worker.proc.pid, reason)
