@@ -97,11 +97,12 @@ class Coordinator:
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
         """Run until a stop rule fires; return its name. Raises StudyFailedError (exit 3)."""
-        reconcile(self.study, self._owner)
-        self._count_existing()
-        self._emit("started")
         try:
             with self._guard:
+                with self._guard.critical():  # a signal here waits until the clean-up is done
+                    reconcile(self.study, self._owner)
+                self._count_existing()
+                self._emit("started")
                 reason = self._loop()
         finally:
             self._runner.close()
