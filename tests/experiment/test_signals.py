@@ -120,7 +120,7 @@ def test_signal_between_creating_and_tracking_a_trial_leaves_nothing_running(tmp
         if trial is not None and trial.number == 2:
             sent.append(trial.number)
             os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(0.2)  # the handler runs here, inside the critical section
+            time.sleep(0.2)  # the handler runs here, inside the critical section: held
         return trial
 
     monkeypatch.setattr(coordinator, "ask_owned", ask_then_signal)
@@ -137,6 +137,11 @@ def test_signal_between_creating_and_tracking_a_trial_leaves_nothing_running(tmp
         )
     assert info.value.exit_code == 143 and sent == [2]
     trials = optuna.load_study(study_name="between", storage=url).trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL]
+    states = [t.state for t in trials]
+    assert states[:3] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL]
+    assert TrialState.RUNNING not in states
     assert trials[2].user_attrs["fail_reason"] == "interrupted by SIGTERM"
+    again = [t for t in trials if t.user_attrs.get("requeued_from") == 2]
+    assert len(again) == 1 and again[0].state == TrialState.WAITING
+    assert again[0].system_attrs["fixed_params"] == trials[2].params
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored

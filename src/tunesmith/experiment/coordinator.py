@@ -122,12 +122,16 @@ class Coordinator:
         reason: str | None = None
         try:
             while True:
+                self._guard.check()
                 reason = reason or self._stop_reason()
                 while reason is None and len(self._live) < self._runner.slots:
+                    self._guard.check()
                     reason = self._start_trial() or self._stop_reason()
                 if not self._live:
                     return reason
-                for outcome in self._runner.wait(self._wait_time(), self._decide):
+                with self._guard.interruptible():
+                    outcomes = self._runner.wait(self._wait_time(), self._decide)
+                for outcome in outcomes:
                     self._finish(outcome)
                 self._renew_leases()
                 if self._tally.streak >= self._cfg.max_consecutive_failures:
@@ -174,6 +178,10 @@ class Coordinator:
         return None
 
     def _decide(self, key: int, step: int, value: float) -> bool:
+        with self._guard.critical():  # a storage write: a signal waits until it is done
+            return self._answer(key, step, value)
+
+    def _answer(self, key: int, step: int, value: float) -> bool:
         live = self._live.get(key)
         if live is None or self._multi:  # Optuna prunes single-objective studies only
             return False
