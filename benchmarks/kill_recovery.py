@@ -35,7 +35,7 @@ import random
 import time
 
 def work(params):
-    time.sleep(random.uniform(0.4, 1.2))
+    time.sleep(random.uniform(0.6, 1.8))
     return params["x"] + params["y"]
 """
 
