@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("finetune_demo", "finetune_demo"),  # make demo vs the BERT recipe alone (minutes)
     ("overhead", "overhead"),  # 1,000 trivial trials on SQLite: tunesmith vs plain Optuna
     ("failure_aware", "failure_aware"),  # TPE steering away from failing values
+    ("kill_recovery", "kill_recovery"),  # 30 SIGKILLs of a 100-trial study, then one run
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 

@@ -17,3 +17,24 @@ def pytest_configure(config):  # noqa: ARG001 - pytest hook signature
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover
         pass
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest hook signature
+    """`gpu` tests need a CUDA device, which neither this machine nor CI has: skip them there
+    (benchmarks/gpu_check.sh runs them on a GPU machine)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import pytest
+
+    try:
+        import torch
+
+        available = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        available = False
+    if not available:
+        for item in gpu_items:
+            item.add_marker(
+                pytest.mark.skip(reason="needs a CUDA device (run benchmarks/gpu_check.sh)")
+            )

@@ -277,3 +277,54 @@ def test_metrics_path_logs_every_evaluation_even_the_one_that_stops(tmp_path):
     r = run_job(_cfg({"train": str(p)}), JobPlan(metrics_path=path), callbacks=[StopAtSecond()])
     assert r.reason == "enough" and len(r.history) == 2
     assert len(path.read_text().splitlines()) == 2
+
+
+def test_kfold_reports_one_value_per_step_mean_over_folds(tmp_path):
+    """Steps continue across folds (fold f at f * epochs + epoch), never repeat, and each value
+    is the mean over the folds so far (finished folds at their best score)."""
+    from tunesmith.engine.callbacks import Decision, ReportCallback
+
+    class Raw(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.scores = []
+
+        def on_evaluate(self, state):
+            self.scores.append(state.score)
+            return Decision()
+
+    p = _blobs(tmp_path / "d.npz")
+    reports: list[tuple[int, float]] = []
+    raw = Raw()
+    cb = ReportCallback(lambda step, value: reports.append((step, value)) and False)
+    r = run_job(_cfg({"train": str(p), "kfold": 3}, epochs=2), callbacks=[raw, cb])
+    assert [s for s, _ in reports] == [1, 2, 3, 4, 5, 6]
+    assert r.fold_metrics is not None and len(r.fold_metrics) == 3
+    best = [m["accuracy"] for m in r.fold_metrics]
+    expected = [
+        raw.scores[0],
+        raw.scores[1],
+        (best[0] + raw.scores[2]) / 2,
+        (best[0] + raw.scores[3]) / 2,
+        (best[0] + best[1] + raw.scores[4]) / 3,
+        (best[0] + best[1] + raw.scores[5]) / 3,
+    ]
+    assert [v for _, v in reports] == pytest.approx(expected)
+
+
+def test_kfold_pruned_trial_trains_no_further_folds(tmp_path):
+    from tunesmith.engine.callbacks import ReportCallback
+
+    p = _blobs(tmp_path / "d.npz")
+    steps: list[int] = []
+    rec = Recorder()
+
+    def prune_in_fold_two(step, value):
+        steps.append(step)
+        return step == 3  # the first evaluation of the second fold
+
+    cb = ReportCallback(prune_in_fold_two)
+    r = run_job(_cfg({"train": str(p), "kfold": 3}, epochs=2), callbacks=[rec, cb])
+    assert steps == [1, 2, 3]
+    assert rec.calls == 3  # two epochs of fold 1, one of fold 2, none of fold 3
+    assert r.fold_metrics is not None and len(r.fold_metrics) == 2

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.ray
 @pytest.fixture(scope="module")
 def ray_local():
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     yield
     ray.shutdown()
 
@@ -55,3 +55,27 @@ def test_ray_runner_reports_prunes_and_fails(ray_local):
         if t.state == TrialState.COMPLETE:
             assert t.value == k
     assert ray.is_initialized()  # the runner leaves a cluster it did not start running
+
+
+def test_ray_trial_timeout_cancels_the_task(ray_local):
+    import time
+
+    def objective(p):
+        if p["k"] == 1:
+            time.sleep(600)
+        return float(p["k"])
+
+    res = tune(
+        objective,
+        {"k": {"type": "int", "low": 0, "high": 2}},
+        sampler="grid",
+        n_trials=3,
+        workers=2,
+        runner="ray",
+        trial_timeout=3,
+        cpus_per_trial=0.5,
+    )
+    by_k = {t.params["k"]: t for t in res.study.trials}
+    assert by_k[1].state == TrialState.FAIL
+    assert by_k[1].user_attrs["fail_reason"] == "timeout after 3 s (study.trial_timeout)"
+    assert by_k[0].state == by_k[2].state == TrialState.COMPLETE

@@ -109,3 +109,43 @@ def test_ask_owned_never_leaves_a_running_trial_without_owner(tmp_path, monkeypa
     for trial in study.get_trials(deepcopy=False):
         assert trial.state == TrialState.RUNNING
         assert trial.user_attrs[OWNER] == me and trial.user_attrs[LEASE] > time.time()
+
+
+def test_reconcile_never_requeues_a_trial_that_already_has_a_replacement():
+    from tunesmith.storage.study import enqueue
+
+    study = optuna.create_study()
+    me = Owner()
+    dead = {"host": me.host, "pid": _dead_pid(), "run": "gone"}
+    number = _running(study, 0.7, dead, time.time() + 999)
+    enqueue(study, {"x": 0.7}, user_attrs={"requeued_from": number})  # replaced already
+
+    assert reconcile(study, me) == [number]
+    assert reconcile(study, Owner()) == []  # a second coordinator finds nothing left to do
+    trials = study.trials
+    assert trials[number].state == TrialState.FAIL
+    assert trials[number].user_attrs["requeued"] is False
+    assert sum(t.user_attrs.get("requeued_from") == number for t in trials) == 1
+
+
+def test_concurrent_reconciles_requeue_once(tmp_path):
+    import threading
+
+    url = f"sqlite:///{tmp_path}/r.db"
+    study = optuna.create_study(study_name="r", storage=url)
+    me = Owner()
+    number = _running(study, 0.4, {"host": me.host, "pid": _dead_pid(), "run": "x"}, 1e12)
+    barrier = threading.Barrier(4)
+
+    def go():
+        mine = optuna.load_study(study_name="r", storage=url)
+        barrier.wait()
+        reconcile(mine, Owner())
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    trials = optuna.load_study(study_name="r", storage=url).trials
+    assert sum(t.user_attrs.get("requeued_from") == number for t in trials) == 1

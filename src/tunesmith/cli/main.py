@@ -67,19 +67,35 @@ def configure_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger("tunesmith").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+def _term_as_interrupt(signum: int, frame: object) -> None:  # noqa: ARG001
+    from tunesmith.errors import Interrupted
+
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     modules = _modules()
     parser = build_parser(modules)
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
+    # SIGTERM outside a study (loading, preparing, reporting) ends like Ctrl-C, with 143; during
+    # a study the coordinator's own handler takes over (tunesmith.experiment.signals).
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _term_as_interrupt) if main_thread else None
     try:
         return int(modules[args.command].run(args))
     except TunesmithError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM (errors.Interrupted)
+        sys.stderr.write(f"{exc or 'interrupted'}; the same command resumes\n")
+        return int(getattr(exc, "exit_code", 130))
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

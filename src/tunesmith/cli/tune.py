@@ -29,6 +29,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--n-trials", type=int, metavar="N", help="trial budget (study.n_trials)")
     p.add_argument("--timeout", type=float, metavar="S", help="seconds (study.timeout)")
     p.add_argument("--workers", type=int, metavar="N", help="parallel workers (study.workers)")
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        metavar="G",
+        help="GPU share per trial: 0.5 packs two trials per GPU, 2 gives two "
+        "(study.gpus_per_trial)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="run trials on this Ray cluster, e.g. 10.0.0.1:6379 (study.ray_address; "
+        "implies runner: ray)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     return p
 
@@ -40,8 +53,13 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         "study.n_trials": args.n_trials,
         "study.timeout": args.timeout,
         "study.workers": args.workers,
+        "study.gpus_per_trial": args.gpus_per_trial,
+        "study.ray_address": args.ray_address,
     }
-    return {k: v for k, v in flags.items() if v is not None}
+    values = {k: v for k, v in flags.items() if v is not None}
+    if args.ray_address is not None:  # the flag implies the Ray runner, whatever the file says
+        values["study.runner"] = "ray"
+    return values
 
 
 def run(args: argparse.Namespace) -> int:

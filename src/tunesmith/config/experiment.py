@@ -100,6 +100,13 @@ class StudyConfig(Frozen):
     lease_seconds: float = Field(default=300.0, ge=5)
     log_to: list[Literal["mlflow", "tensorboard"]] = Field(default_factory=list)
     mlflow_uri: str | None = None
+    # Limits that hold per trial and per worker (see tunesmith.runners.base.RunnerLimits).
+    trial_timeout: float | None = Field(default=None, gt=0)
+    worker_memory_mb: float | None = Field(default=None, gt=0)
+    max_trials_per_worker: int | None = Field(default=None, ge=1)
+    gpus_per_trial: float = Field(default=0.0, ge=0, le=64)
+    cpus_per_trial: float | None = Field(default=None, gt=0, le=1024)
+    ray_address: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -148,7 +155,48 @@ class StudyConfig(Frozen):
                 f"mlflow_uri is {self.mlflow_uri!r} but log_to has no mlflow, so nothing would "
                 "log to it; add mlflow to study.log_to or drop study.mlflow_uri"
             )
+        self._check_resources()
         return self
+
+    def _check_resources(self) -> None:
+        g = self.gpus_per_trial
+        if g > 1 and g != int(g):
+            raise ValueError(f"gpus_per_trial above 1 must be a whole number of GPUs, got {g}")
+        if 0 < g < 1 and abs(1 / g - round(1 / g)) > 1e-9:
+            raise ValueError(
+                f"gpus_per_trial below 1 must divide one GPU evenly (0.5, 0.25, ...), got {g}"
+            )
+        if self.ray_address is not None and self.runner != "ray":
+            raise ValueError(
+                f"ray_address needs runner: ray (it implies it), got runner: {self.runner}"
+            )
+        if self.runner == "inprocess":
+            for key in ("trial_timeout", "worker_memory_mb", "max_trials_per_worker"):
+                if getattr(self, key) is not None:
+                    raise ValueError(
+                        f"{key} needs worker processes (runner: local or ray), got runner: "
+                        "inprocess, where it would do nothing"
+                    )
+            if g > 0:
+                raise ValueError(
+                    f"gpus_per_trial needs runner: local or ray, got {g} with runner: inprocess"
+                )
+        if self.runner == "ray" and self.worker_memory_mb is not None:
+            raise ValueError(
+                "worker_memory_mb applies to runner: local; under Ray set the node's memory "
+                f"(ray start --memory), got worker_memory_mb: {self.worker_memory_mb}"
+            )
+        if self.runner != "ray" and self.cpus_per_trial is not None:
+            raise ValueError(
+                f"cpus_per_trial is a Ray resource (runner: ray), got runner: {self.runner}"
+            )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address_implies_ray(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("ray_address") and "runner" not in value:
+            return {**value, "runner": "ray"}
+        return value
 
     @property
     def all_directions(self) -> list[str]:

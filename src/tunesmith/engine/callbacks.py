@@ -176,18 +176,39 @@ class EarlyStopping(BaseCallback):
 
 
 class ReportCallback(BaseCallback):
-    """Report ``(evaluation number, score)`` to ``fn``; ``fn`` returning True stops the run.
+    """Report ``(step, score)`` to ``fn``; ``fn`` returning True stops the run (``stopped``).
 
-    The step passed is the 1-based number of evaluations so far (= epochs done when evaluating
-    once per epoch), so it grows by one per report whatever ``eval_every_steps`` is.
+    The step is the 1-based number of evaluations so far (= epochs done when evaluating once per
+    epoch), so it grows by one per report whatever ``eval_every_steps`` is.
+
+    With ``data.kfold`` the job calls :meth:`begin_fold` before each fold, and one trial still
+    reports one value per evaluation, never twice at a step: fold ``f`` (0-based) reports at
+    step ``f * stride + evaluation`` (``stride`` = the configured epochs when evaluating per
+    epoch; steps never go back even if a fold evaluates more often), and the value is the mean
+    over the folds so far, each finished fold counting with its best score and the running fold
+    with its current one. Every trial of a study has the same folds and stride, so the pruner
+    compares like with like at each step. A stopped (pruned) trial trains no further folds.
     """
 
     def __init__(self, fn: Callable[[int, float], bool], reason: str = "pruned") -> None:
         self.fn = fn
         self.reason = reason
+        self.stopped = False
+        self._offset = 0
+        self._finished: list[float] = []
+        self._last_step = 0
+
+    def begin_fold(self, index: int, stride: int, finished_scores: list[float]) -> None:
+        self._offset = max(index * stride, self._last_step)
+        self._finished = list(finished_scores)
 
     def on_evaluate(self, state: TrainState) -> Decision:
         value = float("nan") if state.score is None else state.score
-        if self.fn(state.evaluations, value):
+        if self._finished:
+            value = (sum(self._finished) + value) / (len(self._finished) + 1)
+        step = self._offset + state.evaluations
+        self._last_step = step
+        if self.fn(step, value):
+            self.stopped = True
             return Decision(True, self.reason)
         return CONTINUE

@@ -127,7 +127,7 @@ def run_job(
     Each fold seeds the global RNGs once, with ``cfg.seed`` + its index, before its model is
     built; ``callbacks`` see every evaluation of every fold.
     """
-    from tunesmith.engine.callbacks import MetricsLog
+    from tunesmith.engine.callbacks import MetricsLog, ReportCallback
     from tunesmith.engine.loop import fit
     from tunesmith.engine.metrics import is_better
     from tunesmith.engine.models.registry import build_model
@@ -152,7 +152,12 @@ def run_job(
     metric = cfg.train.resolved_metric(data.task)
     best: tuple[Any, BuiltModel, Any] | None = None
     fold_metrics: list[dict[str, float]] = []
+    reporters = [c for c in callbacks if isinstance(c, ReportCallback)]
+    stride = cfg.train.epochs if cfg.train.eval_every_steps is None else 0
+    scores: list[float] = []
     for index, (train_set, val_set) in enumerate(folds):
+        for reporter in reporters:  # k-fold steps and values: see ReportCallback
+            reporter.begin_fold(index, stride, scores)
         # The fold's one seeding: the new head's initial weights and training's random streams
         # (dropout, batch order) depend on the seed alone. Building draws from torch's RNG;
         # training starts from the freshly seeded state all the same.
@@ -185,8 +190,11 @@ def run_job(
         val = dict(result.best_metrics) or _evaluate(cfg, data, built, val_set, device)
         fold_metrics.append(val)
         score = val.get(metric, float("nan"))
+        scores.append(score)
         if best is None or is_better(score, best[2], result_greater(cfg, data.task)):
             best = (result, built, score)
+        if any(r.stopped for r in reporters):
+            break  # pruned: no further folds
     assert best is not None
     result, built, _ = best
     val_metrics = fold_metrics[0] if len(folds) == 1 else _fold_mean(fold_metrics)

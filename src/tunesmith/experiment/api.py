@@ -100,12 +100,13 @@ def tune(
     directions: list[str] | None = None,
     metric: str | list[str] | None = None,
     workers: int = 1,
-    runner: str = "local",
+    runner: str | None = None,
     seed: int | None = None,
     target: float | None = None,
     patience: int | None = None,
     max_consecutive_failures: int = 10,
     on_event: OnEvent | None = None,
+    **settings: Any,
 ) -> TuneResult:
     """Search ``space`` for the parameters that optimise ``objective``.
 
@@ -114,8 +115,11 @@ def tune(
     ``space`` maps dotted names to parameter specs (dicts like ``{"type": "float", "low": 0,
     "high": 1}`` or ParamSpec objects) or is a ``SearchSpace``. ``storage=None`` keeps the study in
     memory (nothing is written); give a URL (``sqlite:///study.db``) to keep and resume it. With
-    ``runner="local"`` trials run in ``workers`` spawned processes (guard your script with
-    ``if __name__ == "__main__":``); ``runner="inprocess"`` runs them here.
+    ``runner="local"`` (the default) trials run in ``workers`` spawned processes (guard your
+    script with ``if __name__ == "__main__":``); ``runner="inprocess"`` runs them here. Further
+    ``study.*`` keys go in ``settings`` (``trial_timeout``, ``worker_memory_mb``,
+    ``max_trials_per_worker``, ``gpus_per_trial``, ``cpus_per_trial``, ``ray_address``,
+    ``lease_seconds``).
     """
     from tunesmith.config.experiment import StudyConfig
     from tunesmith.config.loader import validate
@@ -138,9 +142,11 @@ def tune(
         "target": target,
         "patience": patience,
         "workers": workers,
-        "runner": runner,
+        # default: local, or ray when settings give a ray_address (which implies it)
+        "runner": runner or ("ray" if settings.get("ray_address") else "local"),
         "seed": seed,
         "max_consecutive_failures": max_consecutive_failures,
+        **settings,
     }
     config = validate(StudyConfig, data, "tune()")
     search_space = space if isinstance(space, SearchSpace) else SearchSpace.from_config(space)

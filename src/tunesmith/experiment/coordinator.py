@@ -8,6 +8,11 @@ failures in a row. With a timeout, a trial is not started when its expected cost
 duration of this run's completed trials, or the ``trial_cost`` it was given) does not fit in the
 time left. A proposal with the same parameters as a trial the study already holds is asked again
 (:mod:`tunesmith.experiment.duplicates`).
+
+SIGINT and SIGTERM end the run gracefully (:mod:`tunesmith.experiment.signals`): running trials
+are failed with "interrupted" and their parameters queued again once, and
+:class:`~tunesmith.errors.Interrupted` propagates (the CLI exits 130 or 143). Creating a trial and
+tracking it, and recording a result, are critical sections a signal cannot split.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from tunesmith.experiment.budget import expected_cost, fits
 from tunesmith.experiment.duplicates import Duplicates, is_duplicate
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
 from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, to_values
+from tunesmith.experiment.signals import GracefulStop
 from tunesmith.runners.base import Outcome, Runner, TrialTask
 from tunesmith.storage.internals import grid_size
 from tunesmith.storage.leases import (
@@ -97,33 +103,18 @@ class Coordinator:
         self._trials: list[Any] = []  # the study's trials as last read (one read per loop)
         self._started_since_read = 0
         self._duplicates = Duplicates(objective_seeds=not seed_trials)
+        self._guard = GracefulStop()
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
         """Run until a stop rule fires; return its name. Raises StudyFailedError (exit 3)."""
-        reconcile(self.study, self._owner)
-        self._count_existing()
-        self._emit("started")
-        reason: str | None = None
         try:
-            while True:
-                if reason == "n_trials":  # a trial counted while running may since have failed
-                    reason = None
-                reason = reason or self._stop_reason()
-                while reason is None and len(self._live) < self._runner.slots:
-                    self._start_trial()
-                    reason = self._stop_reason(fresh=False)
-                if not self._live:
-                    break
-                for outcome in self._runner.wait(self._wait_time(), self._decide):
-                    self._finish(outcome)
-                self._renew_leases()
-                if self._tally.streak >= self._cfg.max_consecutive_failures:
-                    reason = "failures"
-                    break
-        except BaseException:
-            self._abandon_live("coordinator interrupted")
-            raise
+            with self._guard:
+                with self._guard.critical():  # a signal here waits until the clean-up is done
+                    reconcile(self.study, self._owner)
+                self._count_existing()
+                self._emit("started")
+                reason = self._loop()
         finally:
             self._runner.close()
         if reason == "failures":
@@ -138,6 +129,32 @@ class Coordinator:
         log.info("study %r stopped: %s", self._cfg.name, reason)
         return reason or "done"
 
+    def _loop(self) -> str | None:
+        reason: str | None = None
+        try:
+            while True:
+                self._guard.check()
+                if reason == "n_trials":  # a trial counted while running may since have failed
+                    reason = None
+                reason = reason or self._stop_reason()
+                while reason is None and len(self._live) < self._runner.slots:
+                    self._guard.check()
+                    reason = self._start_trial() or self._stop_reason(fresh=False)
+                if not self._live:
+                    return reason
+                with self._guard.interruptible():
+                    outcomes = self._runner.wait(self._wait_time(), self._decide)
+                for outcome in outcomes:
+                    self._finish(outcome)
+                self._renew_leases()
+                if self._tally.streak >= self._cfg.max_consecutive_failures:
+                    return "failures"
+        except BaseException as exc:
+            with self._guard.critical():
+                self._abandon_live(_stop_message(exc))
+                self._runner.close()  # no worker outlives the trials just failed
+            raise
+
     def _wait_time(self) -> float:
         wait = max(0.05, min(1.0, self._cfg.lease_seconds / 3))
         if self._cfg.timeout is not None:
@@ -145,33 +162,49 @@ class Coordinator:
         return wait
 
     # -- starting and finishing trials ------------------------------------------------------
-    def _start_trial(self) -> None:
+    def _start_trial(self) -> str | None:
+        """Start one trial; return "n_trials" when the study's budget is already taken."""
         from optuna.trial import TrialState
 
         dups = self._duplicates
         dups.index(self._trials)
+        budget = None if self._fixed else self._cfg.n_trials
         for attempt in range(dups.max_resamples + 1):
             now = time.time()
-            trial = ask_owned(self.study, self._owner.attrs(now), now + self._cfg.lease_seconds)
+            with self._guard.critical():  # a signal here must not leave an untracked trial
+                trial = ask_owned(
+                    self.study, self._owner.attrs(now), now + self._cfg.lease_seconds, budget
+                )
+                if trial is None:
+                    return "n_trials"
+                self._live[trial.number] = _Live(trial, now)
             try:
                 params = self._space.suggest(trial)
-            except BaseException:
-                self._tell(trial, TrialState.FAIL, None)
+            except Exception:
+                with self._guard.critical():
+                    self._live.pop(trial.number, None)
+                    self._tell(trial, TrialState.FAIL, None)
                 raise
             if self._fixed or not dups.check(trial, params, last=attempt == dups.max_resamples):
                 break
-            self._tell(trial, TrialState.FAIL, None)  # recorded as a re-sampled duplicate
+            with self._guard.critical():  # recorded as a re-sampled duplicate
+                self._live.pop(trial.number, None)
+                self._tell(trial, TrialState.FAIL, None)
         params.update(trial.user_attrs.get(RUN_OVERRIDES) or {})  # a fixed run's own settings
         params.update(dups.repeat_settings(trial))  # a repeat spent as another seed
         seed = None
         if self._seed_trials and self._cfg.seed is not None:
             seed = self._cfg.seed + trial.number
         self._started_since_read += 1
-        self._live[trial.number] = _Live(trial, now)
         self._runner.submit(TrialTask(trial.number, params, seed))
         self._emit("trial_started", trial=trial.number, params=dict(params))
+        return None
 
     def _decide(self, key: int, step: int, value: float) -> bool:
+        with self._guard.critical():  # a storage write: a signal waits until it is done
+            return self._answer(key, step, value)
+
+    def _answer(self, key: int, step: int, value: float) -> bool:
         live = self._live.get(key)
         if live is None or self._multi:  # Optuna prunes single-objective studies only
             return False
@@ -181,11 +214,25 @@ class Coordinator:
         return bool(live.trial.should_prune())
 
     def _finish(self, outcome: Outcome) -> None:
+        with self._guard.critical():  # the trial leaves _live and is told in one step
+            self._record(outcome)
+
+    def _record(self, outcome: Outcome) -> None:
         from optuna.trial import TrialState
 
-        live = self._live.pop(outcome.key, None)
+        live = self._live.get(outcome.key)
         if live is None:
             return
+        if outcome.status == "error" and self._guard.signalled:
+            return  # a worker that died with the signal: failed and re-queued as interrupted
+        if outcome.lost:  # its node left: not the trial's doing, so it runs again once
+            self._live.pop(outcome.key, None)
+            why = outcome.error or "lost"
+            fail_and_requeue(self.study, current_trial(self.study, live.trial), why)
+            self._count(live.trial.number, TrialState.FAIL, why)
+            self._emit("trial_finished", trial=live.trial.number, state="FAIL", message=why)
+            return
+        self._live.pop(outcome.key, None)
         trial = live.trial
         values: list[float] | None = None
         state = TrialState.COMPLETE
@@ -384,3 +431,11 @@ class Coordinator:
             done_at_start=t.done_at_start,
         )
         self._on_event(StudyEvent(kind, progress, **fields))
+
+
+def _stop_message(exc: BaseException) -> str:
+    """The fail reason of trials ended because the coordinator stops on ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        text = str(exc)
+        return text if text.startswith("interrupted") else "interrupted"
+    return f"coordinator stopped: {type(exc).__name__}: {exc}"

@@ -53,7 +53,7 @@ def run_study(
     sampler for nothing else. ``trial_cost``: the seconds a trial is expected to take before one
     has been measured (a study with a timeout starts no trial that cannot finish in time).
     """
-    from tunesmith.runners import create_runner
+    from tunesmith.runners import create_runner, limits_of
     from tunesmith.search.pruners import create_pruner
     from tunesmith.search.samplers import create_sampler
     from tunesmith.storage.study import open_study, record_metric_names
@@ -65,12 +65,18 @@ def run_study(
         sampler_cfg = sampler_cfg.model_copy(update={"seed": config.seed})
     sampler = create_sampler(sampler_cfg, space, config.n_trials, config.all_directions)
     pruner = create_pruner(config.pruner)
-    runner = create_runner(config.runner, objective, config.workers)
+    runner = create_runner(config.runner, objective, config.workers, limits_of(config))
     try:
         study = open_study(
             config.name, config.storage_url(), config.all_directions, sampler, pruner, storage
         )
         record_metric_names(study, config.metric_names)  # the report names the metric
+        held = sum(t.state.name != "WAITING" for t in study.get_trials(deepcopy=False))
+        if held and sampler_cfg.seed is not None:
+            # A resumed study must not draw the first run's points again: the seed moves on by
+            # the number of trials the study already holds (still deterministic).
+            moved = sampler_cfg.model_copy(update={"seed": sampler_cfg.seed + held})
+            study.sampler = create_sampler(moved, space, config.n_trials, config.all_directions)
         if runs is not None:
             queue_missing(study, runs)
         trackers = open_trackers(config)

@@ -41,7 +41,9 @@ class Outcome:
 
     ``status`` is ``ok`` (``value`` holds what the objective returned, converted to plain Python),
     ``pruned`` (the objective stopped after a prune answer or raised TrialPruned) or ``error``
-    (``error`` is a one-line reason, ``detail`` the traceback when there is one).
+    (``error`` is a one-line reason, ``detail`` the traceback when there is one). ``lost``
+    marks an error that was not the trial's doing (its node left the cluster): the coordinator
+    queues its parameters again, once.
     """
 
     key: int
@@ -49,6 +51,38 @@ class Outcome:
     value: Any = None
     error: str | None = None
     detail: str | None = field(default=None, repr=False)
+    lost: bool = False
+
+
+@dataclass(frozen=True)
+class RunnerLimits:
+    """What bounds a trial and a worker (``study.*`` keys of the same names).
+
+    ``trial_timeout``: seconds before the worker running a trial is killed and the trial fails
+    with "timeout after N s". ``worker_memory_mb``: a worker whose resident memory goes past this
+    is ended (its trial fails naming memory) and replaced. ``max_trials_per_worker``: a worker is
+    recycled after this many trials (on a GPU the default is 1, so GPU memory is returned).
+    ``gpus_per_trial``: each trial's GPU share (0.5 packs two trials per GPU, 2 gives one trial
+    two GPUs). ``cpus_per_trial`` and ``ray_address`` are for the Ray runner.
+    """
+
+    trial_timeout: float | None = None
+    worker_memory_mb: float | None = None
+    max_trials_per_worker: int | None = None
+    gpus_per_trial: float = 0.0
+    cpus_per_trial: float | None = None
+    ray_address: str | None = None
+
+    @property
+    def trials_per_worker(self) -> int | None:
+        """The recycling period: the setting, else 1 on a GPU, else unbounded (None)."""
+        if self.max_trials_per_worker is not None:
+            return self.max_trials_per_worker
+        return 1 if self.gpus_per_trial > 0 else None
+
+
+def timeout_reason(seconds: float) -> str:
+    return f"timeout after {seconds:g} s (study.trial_timeout)"
 
 
 class Reporter(Protocol):

@@ -7,6 +7,14 @@ after another until told to stop. Messages, worker → coordinator: ``("report",
 ``("run", TrialTask)``, ``("answer", bool)`` and ``("stop",)``. A worker that dies (killed, out of
 memory, segfault) ends its trial as an error naming the exit code or signal; the next submit starts
 a replacement. Workers never open the storage.
+
+Limits (:class:`~tunesmith.runners.base.RunnerLimits`) are enforced from this side of the pipe,
+where a stuck or bloated worker cannot interfere: a trial running past ``trial_timeout`` (counted
+from its hand-out) has its worker killed; a worker whose resident memory (``/proc/PID/statm``,
+read every :data:`MEMORY_POLL_S`) goes past ``worker_memory_mb`` is killed and its trial fails
+naming memory; a worker is recycled after ``max_trials_per_worker`` trials (after every trial
+when it holds a GPU share). Each worker on a GPU is created with ``CUDA_VISIBLE_DEVICES`` naming
+only its devices (:mod:`tunesmith.runners.devices`).
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +33,31 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from tunesmith.errors import ConfigError
-from tunesmith.runners.base import Decide, ObjectiveCall, Outcome, ReporterBase, TrialTask
+from tunesmith.runners.base import (
+    Decide,
+    ObjectiveCall,
+    Outcome,
+    ReporterBase,
+    RunnerLimits,
+    TrialTask,
+    timeout_reason,
+)
+from tunesmith.runners.devices import GpuPool, visible_gpus
 
 log = logging.getLogger(__name__)
+
+MEMORY_POLL_S = 0.1
+_ENV_LOCK = threading.Lock()
+
+
+def resident_mb(pid: int) -> float | None:
+    """Resident memory of process ``pid`` in MiB (Linux ``/proc``), None when unreadable."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class _ByValue:
@@ -138,15 +170,37 @@ def _fileless_main_hidden() -> Iterator[None]:
 class _Worker:
     proc: Any
     conn: Connection
+    devices: list[str]
     task: TrialTask | None = None
+    handed_at: float = 0.0
+    trials: int = 0
 
 
 class LocalRunner:
     """Up to ``workers`` spawned processes; tasks wait in a queue for a free one."""
 
-    def __init__(self, objective: ObjectiveCall, workers: int) -> None:
+    def __init__(
+        self, objective: ObjectiveCall, workers: int, limits: RunnerLimits | None = None
+    ) -> None:
         import multiprocessing
 
+        self._limits = limits or RunnerLimits()
+        if self._limits.worker_memory_mb is not None and not os.path.exists("/proc/self/statm"):
+            raise ConfigError(
+                "study.worker_memory_mb needs Linux /proc to read worker memory; "
+                f"got worker_memory_mb: {self._limits.worker_memory_mb} on {sys.platform}"
+            )
+        self._pool: GpuPool | None = None
+        if self._limits.gpus_per_trial > 0:
+            self._pool = GpuPool(visible_gpus(), self._limits.gpus_per_trial)
+            if workers > self._pool.capacity:
+                log.info(
+                    "%d GPU slot(s) for %d workers: %d trials at a time",
+                    self._pool.capacity,
+                    workers,
+                    self._pool.capacity,
+                )
+            workers = min(workers, self._pool.capacity)
         try:
             self._shipped = _ByValue(objective)
         except Exception as exc:
@@ -159,12 +213,19 @@ class LocalRunner:
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._queue: deque[TrialTask] = deque()
+        self.started_workers = 0
 
     def submit(self, task: TrialTask) -> None:
         self._queue.append(task)
         self._dispatch()
 
-    def _start_worker(self) -> _Worker:
+    def _start_worker(self) -> _Worker | None:
+        devices: list[str] = []
+        if self._pool is not None:
+            got = self._pool.acquire()
+            if got is None:
+                return None
+            devices = got
         parent, child = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(
             target=worker_main,
@@ -172,12 +233,24 @@ class LocalRunner:
             daemon=True,
             name="tunesmith-worker",
         )
-        with _fileless_main_hidden():
-            proc.start()
+        # The child's environment is copied when it is created: set before anything in it runs.
+        with _ENV_LOCK, _fileless_main_hidden():
+            saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+            if self._pool is not None:
+                os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+            try:
+                proc.start()
+            finally:
+                if self._pool is not None:
+                    if saved is None:
+                        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+                    else:
+                        os.environ["CUDA_VISIBLE_DEVICES"] = saved
         child.close()
-        worker = _Worker(proc, parent)
+        worker = _Worker(proc, parent, devices)
         self._workers.append(worker)
-        log.debug("started worker pid %s", proc.pid)
+        self.started_workers += 1
+        log.debug("started worker pid %s (devices %s)", proc.pid, devices or "none")
         return worker
 
     def _dispatch(self) -> None:
@@ -187,29 +260,50 @@ class LocalRunner:
                 if len(self._workers) >= self.slots:
                     return
                 idle = self._start_worker()
+                if idle is None:
+                    return
             task = self._queue.popleft()
             idle.task = task
+            idle.handed_at = time.monotonic()
             # A worker that died before taking the task is noticed by its sentinel in wait().
             with contextlib.suppress(OSError):
                 idle.conn.send(("run", task))
+
+    def _poll_time(self, timeout: float) -> float:
+        limits = self._limits
+        if limits.worker_memory_mb is not None:
+            timeout = min(timeout, MEMORY_POLL_S)
+        if limits.trial_timeout is not None:
+            now = time.monotonic()
+            for w in self._workers:
+                if w.task is not None:
+                    left = w.handed_at + limits.trial_timeout - now
+                    timeout = min(timeout, max(0.0, left) + 0.01)
+        return timeout
 
     def wait(self, timeout: float, decide: Decide) -> list[Outcome]:
         """Handle messages and exits for up to ``timeout`` seconds; return finished trials."""
         self._dispatch()
         if not self._workers:
             return []
-        by_conn = {w.conn: w for w in self._workers}
-        by_sentinel = {w.proc.sentinel: w for w in self._workers}
-        ready = wait([*by_conn, *by_sentinel], timeout)
+        deadline = time.monotonic() + timeout
         outcomes: list[Outcome] = []
-        for conn in [r for r in ready if r in by_conn]:
-            self._drain(by_conn[conn], decide, outcomes)  # type: ignore[index]
-        for sentinel in [r for r in ready if r in by_sentinel]:
-            worker = by_sentinel[sentinel]  # type: ignore[index]
-            self._drain(worker, decide, outcomes)
-            self._bury(worker, outcomes)
-        self._dispatch()
-        return outcomes
+        while True:
+            by_conn = {w.conn: w for w in self._workers}
+            by_sentinel = {w.proc.sentinel: w for w in self._workers}
+            left = max(0.0, deadline - time.monotonic())
+            ready = wait([*by_conn, *by_sentinel], self._poll_time(left))
+            for conn in [r for r in ready if r in by_conn]:
+                self._drain(by_conn[conn], decide, outcomes)  # type: ignore[index]
+            for sentinel in [r for r in ready if r in by_sentinel]:
+                worker = by_sentinel[sentinel]  # type: ignore[index]
+                if worker in self._workers:
+                    self._drain(worker, decide, outcomes)
+                    self._bury(worker, outcomes)
+            self._enforce(outcomes)
+            self._dispatch()
+            if outcomes or not self._workers or time.monotonic() >= deadline:
+                return outcomes
 
     def _drain(self, worker: _Worker, decide: Decide, outcomes: list[Outcome]) -> None:
         try:
@@ -221,26 +315,77 @@ class LocalRunner:
                 elif msg[0] == "done":
                     outcomes.append(msg[1])
                     worker.task = None
+                    worker.trials += 1
+                    self._maybe_retire(worker)
+                    return
         except (EOFError, OSError):
             pass
+
+    def _maybe_retire(self, worker: _Worker) -> None:
+        """Recycle a worker that has run its share of trials or holds too much memory."""
+        period = self._limits.trials_per_worker
+        over = self._memory_over(worker)
+        if (period is None or worker.trials < period) and over is None:
+            return
+        why = over or f"ran {worker.trials} trial(s)"
+        log.debug("recycling worker pid %s: %s", worker.proc.pid, why)
+        with contextlib.suppress(OSError):
+            worker.conn.send(("stop",))
+        worker.proc.join(timeout=5)
+        if worker.proc.is_alive():
+            worker.proc.kill()
+            worker.proc.join(timeout=5)
+        self._remove(worker)
+
+    def _memory_over(self, worker: _Worker) -> str | None:
+        limit = self._limits.worker_memory_mb
+        if limit is None:
+            return None
+        used = resident_mb(worker.proc.pid)
+        if used is None or used <= limit:
+            return None
+        return f"worker memory {used:.0f} MB went past study.worker_memory_mb = {limit:g} MB"
+
+    def _enforce(self, outcomes: list[Outcome]) -> None:
+        """Kill workers whose trial ran past its time or whose memory went past its limit."""
+        timeout = self._limits.trial_timeout
+        now = time.monotonic()
+        for worker in list(self._workers):
+            reason = self._memory_over(worker)
+            overdue = timeout is not None and now - worker.handed_at >= timeout
+            if reason is None and worker.task is not None and overdue:
+                reason = timeout_reason(timeout)  # type: ignore[arg-type]
+            if reason is None:
+                continue
+            log.warning("worker pid %s killed: %s", worker.proc.pid, reason)
+            worker.proc.kill()
+            worker.proc.join(timeout=5)
+            if worker.task is not None:
+                outcomes.append(Outcome(worker.task.key, "error", error=reason))
+            self._remove(worker)
+
+    def _remove(self, worker: _Worker) -> None:
+        worker.conn.close()
+        if self._pool is not None:
+            self._pool.release(worker.devices)
+        self._workers.remove(worker)
 
     def _bury(self, worker: _Worker, outcomes: list[Outcome]) -> None:
         worker.proc.join(timeout=5)
         reason = describe_exit(worker.proc.exitcode)
-        log.warning("worker pid %s %s", worker.proc.pid, reason)
         if worker.task is not None:
+            log.warning("worker pid %s %s", worker.proc.pid, reason)
             outcomes.append(Outcome(worker.task.key, "error", error=f"worker process {reason}"))
-        worker.conn.close()
-        self._workers.remove(worker)
+        self._remove(worker)
 
     def close(self) -> None:
-        """Stop idle workers politely and terminate busy ones."""
+        """Stop idle workers politely and kill busy ones."""
         for w in self._workers:
             try:
                 if w.task is None:
                     w.conn.send(("stop",))
                 else:
-                    w.proc.terminate()
+                    w.proc.kill()
             except OSError:
                 pass
         for w in self._workers:
@@ -249,5 +394,7 @@ class LocalRunner:
                 w.proc.kill()
                 w.proc.join(timeout=5)
             w.conn.close()
+            if self._pool is not None:
+                self._pool.release(w.devices)
         self._workers.clear()
         self._queue.clear()

@@ -3,7 +3,17 @@
 Each trial is one Ray task (``num_cpus``/``num_gpus`` per trial). Intermediate reports go through a
 small threaded "mailbox" actor: the task calls ``mailbox.report`` and blocks until the coordinator,
 which collects reports in :meth:`RayRunner.wait`, posts the prune/continue answer. Ray tasks never
-open the storage. A task whose worker dies ends its trial as an error naming Ray's reason.
+open the storage. A task whose worker dies ends its trial as an error naming Ray's reason; a task
+lost with its node (the node left the cluster) is marked ``lost``, so the coordinator fails it and
+queues its parameters again once.
+
+Where Ray runs: with ``study.ray_address`` (``--ray-address``) the runner joins that cluster;
+without one it starts a Ray of its own on loopback (``address="local"``), never joining a cluster
+that an earlier ``ray start`` registered on the machine. Limits under Ray: ``cpus_per_trial`` and
+``gpus_per_trial`` are the task's Ray resources, ``trial_timeout`` cancels the task (force),
+``max_trials_per_worker`` is the task's ``max_calls`` (Ray's default of one call per worker
+process for GPU tasks returns GPU memory between trials). ``worker_memory_mb`` is refused at
+config time: Ray's own memory monitor bounds its workers.
 """
 
 from __future__ import annotations
@@ -15,8 +25,16 @@ import time
 from collections import deque
 from typing import Any
 
-from tunesmith.errors import require
-from tunesmith.runners.base import Decide, ObjectiveCall, Outcome, ReporterBase, TrialTask
+from tunesmith.errors import TunesmithError, require
+from tunesmith.runners.base import (
+    Decide,
+    ObjectiveCall,
+    Outcome,
+    ReporterBase,
+    RunnerLimits,
+    TrialTask,
+    timeout_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,29 +92,67 @@ def run_remote(objective: ObjectiveCall, task: TrialTask, mailbox: Any) -> Outco
 
 
 class RayRunner:
-    """Up to ``workers`` trials at a time as Ray tasks on the connected (or a local) cluster."""
+    """Up to ``workers`` trials at a time as Ray tasks on the given (or a local) cluster."""
 
     def __init__(
-        self, objective: ObjectiveCall, workers: int, num_cpus: float = 1, num_gpus: float = 0
+        self, objective: ObjectiveCall, workers: int, limits: RunnerLimits | None = None
     ) -> None:
         # Ray reads this when it is imported: set it first, or Ray binds the external address.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         ray: Any = require("ray", "ray", "the ray runner")
+        self._limits = limits or RunnerLimits()
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            ray.init(
-                include_dashboard=False,
-                ignore_reinit_error=True,
-                log_to_driver=True,
-                _node_ip_address="127.0.0.1",
-            )
+            if self._limits.ray_address:
+                try:
+                    ray.init(
+                        address=self._limits.ray_address,
+                        include_dashboard=False,
+                        log_to_driver=True,
+                    )
+                except ConnectionError as exc:
+                    raise TunesmithError(
+                        f"study.ray_address: cannot reach a Ray cluster at "
+                        f"{self._limits.ray_address!r} ({exc})"
+                    ) from None
+            else:
+                ray.init(
+                    address="local",
+                    include_dashboard=False,
+                    log_to_driver=True,
+                    _node_ip_address="127.0.0.1",
+                )
         self._ray = ray
         self.slots = workers
-        self._mailbox = ray.remote(Mailbox).options(max_concurrency=max(8, 2 * workers)).remote()
-        self._task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(run_remote)
+        self._nodes_at_start = self._alive_nodes()
+        here = ray.get_runtime_context().get_node_id()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # The mailbox lives beside the driver: losing another node never loses the reports.
+        self._mailbox = (
+            ray.remote(Mailbox)
+            .options(
+                max_concurrency=max(8, 2 * workers),
+                num_cpus=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+            )
+            .remote()
+        )
+        options: dict[str, Any] = {
+            "num_cpus": self._limits.cpus_per_trial or 1,
+            "num_gpus": self._limits.gpus_per_trial,
+            "max_retries": 0,
+        }
+        if self._limits.max_trials_per_worker is not None:
+            options["max_calls"] = self._limits.max_trials_per_worker
+        self._task = ray.remote(**options)(run_remote)
         self._objective = ray.put(objective)
         self._queue: deque[TrialTask] = deque()
         self._running: dict[Any, int] = {}
+        self._started: dict[Any, float] = {}
+
+    def _alive_nodes(self) -> int:
+        return sum(bool(n.get("Alive")) for n in self._ray.nodes())
 
     def submit(self, task: TrialTask) -> None:
         self._queue.append(task)
@@ -107,6 +163,7 @@ class RayRunner:
             task = self._queue.popleft()
             ref = self._task.remote(self._objective, task, self._mailbox)
             self._running[ref] = task.key
+            self._started[ref] = time.monotonic()
 
     def wait(self, timeout: float, decide: Decide) -> list[Outcome]:
         ray = self._ray
@@ -119,6 +176,7 @@ class RayRunner:
                 ready, _ = ray.wait(list(self._running), num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     outcomes.append(self._collect(ref))
+                outcomes.extend(self._cancel_overdue())
             else:
                 time.sleep(POLL_S)
             if outcomes or time.monotonic() >= deadline:
@@ -126,13 +184,44 @@ class RayRunner:
         self._dispatch()
         return outcomes
 
+    def _cancel_overdue(self) -> list[Outcome]:
+        timeout = self._limits.trial_timeout
+        if timeout is None:
+            return []
+        now = time.monotonic()
+        out = []
+        for ref in [r for r, t in self._started.items() if now - t >= timeout]:
+            key = self._running.pop(ref)
+            self._started.pop(ref, None)
+            try:
+                self._ray.cancel(ref, force=True)
+            except Exception as exc:  # pragma: no cover - already finished
+                log.debug("cancel failed: %s", exc)
+            out.append(Outcome(key, "error", error=timeout_reason(timeout)))
+        return out
+
     def _collect(self, ref: Any) -> Outcome:
         key = self._running.pop(ref)
+        self._started.pop(ref, None)
         try:
             return self._ray.get(ref)  # type: ignore[no-any-return]
         except Exception as exc:  # the task's worker died or Ray failed it
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            return Outcome(key, "error", error=f"ray task failed: {type(exc).__name__}: {reason}")
+            error = f"ray task failed: {type(exc).__name__}: {reason}"
+            lost = self._node_lost(exc)
+            if lost:
+                error = f"node lost: {error}"
+            return Outcome(key, "error", error=error, lost=lost)
+
+    def _node_lost(self, exc: Exception) -> bool:
+        """Whether the task failed because its node left (not because of the trial itself)."""
+        from ray import exceptions as rex
+
+        if isinstance(exc, (rex.NodeDiedError, rex.ObjectLostError, rex.OwnerDiedError)):
+            return True
+        if isinstance(exc, (rex.WorkerCrashedError, rex.RayTaskError)) or "node" in str(exc):
+            return self._alive_nodes() < self._nodes_at_start
+        return False
 
     def close(self) -> None:
         for ref in list(self._running):
@@ -141,6 +230,7 @@ class RayRunner:
             except Exception as exc:  # pragma: no cover - best effort
                 log.debug("cancel failed: %s", exc)
         self._running.clear()
+        self._started.clear()
         self._queue.clear()
         try:
             self._ray.kill(self._mailbox)

@@ -143,3 +143,14 @@ def study_view(study: optuna.Study, transform: Any) -> Any:
     it: the stored trials stay as they are.
     """
     return _TrialsView(study, transform)
+
+
+def rdb_engine(study: optuna.Study) -> Any:
+    """The SQLAlchemy engine behind a study on a database, or None (an in-memory study).
+
+    Optuna wraps its ``RDBStorage`` in a private caching layer (``_backend``) and exposes the
+    engine only on the inner object; tunesmith needs it to take a study-wide lock.
+    """
+    storage = study_storage(study)
+    backend = getattr(storage, "_backend", storage)
+    return getattr(backend, "engine", None)

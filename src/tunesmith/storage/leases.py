@@ -4,7 +4,12 @@ Each trial a coordinator starts carries two user attributes: ``owner`` (host, pr
 unique to that coordinator, start time) and ``lease_until`` (a UNIX time the coordinator keeps
 pushing forward). A RUNNING trial is stale when its owner ran on this host and that process is
 gone (or is this very process under an earlier run id), or when its lease has expired. Stale
-trials are marked FAIL and their parameters queued again, once.
+trials are marked FAIL and their parameters queued again, once: the new trial names the one it
+replaces (``requeued_from``), and a trial that already has a replacement is never queued again.
+
+Asking for a trial within a budget and failing-then-requeuing run under :func:`study_lock`, so
+several coordinators (processes or hosts) sharing a study never exceed ``n_trials`` between them
+and never re-queue one trial twice.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunesmith.storage.internals import clear_trial_cache, study_id, study_storage, trial_id
-from tunesmith.storage.study import RUN_OVERRIDES, enqueue
+from tunesmith.storage.locks import study_lock
+from tunesmith.storage.study import RUN_OVERRIDES, WARM_START_FROM, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +61,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
+BUDGET_STATES = ("COMPLETE", "PRUNED", "RUNNING")
+"""Trial states a trial budget counts (a failed trial is replaced, not counted)."""
+
+
+def ask_owned(
+    study: Any, owner: dict[str, Any], lease_until: float, budget: int | None = None
+) -> Any:
     """``study.ask()`` whose trial is never RUNNING without an owner, even for an instant.
+
+    With ``budget``, returns None instead when the study already holds ``budget`` complete,
+    pruned or running trials; the count and the new trial are one step under the study's lock,
+    so coordinators sharing the study never start more than ``budget`` between them.
 
     ``study.ask()`` creates (or pops) a RUNNING trial and only then could the owner be written:
     a process killed in between would leave a RUNNING trial nobody can prove dead. Here a new
@@ -64,6 +80,24 @@ def ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
     trial gets them written before it is moved to RUNNING, and again after (another coordinator
     may have written its own in between and then lost the race for it).
     """
+    with study_lock(study):
+        if budget is not None and count_trials(study, BUDGET_STATES) >= budget:
+            return None
+        return _ask_owned(study, owner, lease_until)
+
+
+def count_trials(study: Any, states: tuple[str, ...]) -> int:
+    """How many trials of ``study`` in ``states`` (names of ``TrialState``) it ran itself, read
+    fresh (warm-start copies of another study's trials do not count)."""
+    from optuna.trial import TrialState
+
+    wanted = tuple(TrialState[name] for name in states)
+    storage = study_storage(study)
+    trials = storage.get_all_trials(study_id(study), deepcopy=False, states=wanted)
+    return sum(WARM_START_FROM not in t.user_attrs for t in trials)  # copies were not run here
+
+
+def _ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
     import datetime
 
     import optuna
@@ -125,15 +159,37 @@ def stale_reason(trial: Any, me: Owner, now: float) -> str | None:
 
 
 def fail_and_requeue(study: Any, trial: Any, reason: str) -> bool:
-    """Mark a RUNNING frozen trial FAIL with ``reason``; queue its parameters again unless it
-    already was a re-run or was re-queued. Returns whether it was queued again."""
+    """Mark a RUNNING trial FAIL with ``reason``; queue its parameters again unless it already
+    was a re-run, was re-queued or has a replacement. Returns whether it was queued again.
+
+    The trial is read again under the study's lock: a trial another coordinator has already
+    failed (or that finished meanwhile) is left alone, so this runs at most once per trial.
+    """
     from optuna.trial import TrialState
 
-    storage = study_storage(study)  # Optuna offers no public writer for another process's trial
+    with study_lock(study):
+        storage = study_storage(study)  # Optuna has no public writer for another's trial
+        trial = storage.get_trial(trial_id(trial))
+        if trial.state != TrialState.RUNNING:
+            return False
+        replaced = any(
+            t.user_attrs.get(REQUEUED_FROM) == trial.number
+            for t in storage.get_all_trials(study_id(study), deepcopy=False)
+        )
+        requeue = (
+            bool(_params_of(trial))
+            and not replaced
+            and not (REQUEUED_FROM in trial.user_attrs or REQUEUED in trial.user_attrs)
+        )
+        _fail(study, trial, reason, requeue)
+    return requeue
+
+
+def _fail(study: Any, trial: Any, reason: str, requeue: bool) -> None:
+    from optuna.trial import TrialState
+
+    storage = study_storage(study)
     tid = trial_id(trial)
-    requeue = bool(trial.params) and not (
-        REQUEUED_FROM in trial.user_attrs or REQUEUED in trial.user_attrs
-    )
     storage.set_trial_user_attr(tid, FAIL_REASON, reason)
     storage.set_trial_user_attr(tid, REQUEUED, requeue)
     storage.set_trial_state_values(tid, TrialState.FAIL)
@@ -141,8 +197,12 @@ def fail_and_requeue(study: Any, trial: Any, reason: str) -> bool:
         attrs: dict[str, Any] = {REQUEUED_FROM: trial.number}
         if RUN_OVERRIDES in trial.user_attrs:  # a fixed run keeps its own seed / epochs
             attrs[RUN_OVERRIDES] = trial.user_attrs[RUN_OVERRIDES]
-        enqueue(study, trial.params, user_attrs=attrs)
-    return requeue
+        enqueue(study, _params_of(trial), user_attrs=attrs)
+
+
+def _params_of(trial: Any) -> dict[str, Any]:
+    """The trial's parameters; a queued trial stopped before sampling holds them as fixed."""
+    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
 
 
 def reconcile(study: Any, me: Owner, now: float | None = None) -> list[int]:
