@@ -77,13 +77,22 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
 
 
 def _project(recipe: Mapping[str, Any], space: Any) -> dict[str, Any] | None:
-    """Keep a recipe's values for parameters in the space; None if one is out of its range."""
+    """Keep a recipe's values for parameters in the space; None if one is out of its range.
+
+    A recipe names config paths; each lands on the space parameter that writes that path and is
+    active given the values taken so far (``train.optimizer.lr`` → ``train.optimizer.lr@full``
+    when the recipe trains every layer).
+    """
+    from tunesmith.config.search import param_path
+
     out: dict[str, Any] = {}
     dists = space.distributions()
-    for name, value in recipe.items():
+    for name in space.names:
+        path = param_path(name)
         dist = dists.get(name)
-        if dist is None:
+        if dist is None or path not in recipe or not space.is_active(name, out):
             continue
+        value = recipe[path]
         try:
             dist.to_internal_repr(value)
         except (ValueError, TypeError):
@@ -91,27 +100,76 @@ def _project(recipe: Mapping[str, Any], space: Any) -> dict[str, Any] | None:
         if hasattr(dist, "low") and not dist.low <= value <= dist.high:
             return None
         out[name] = value
-    return {k: v for k, v in out.items() if space.is_active(k, out)} or None
+    return out or None
 
 
-def warm_start(config: Any, space: Any, study: Any) -> int:
-    """Enqueue recipes / copy an earlier study's trials, once per study; return how many."""
+def collapse_epochs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Configurations that differ only in ``train.epochs`` become one run of the longest count.
+
+    Every epoch is evaluated and the trial records its best epoch count (which the final run
+    uses), so the shorter runs would only repeat the start of the longest one. Order is kept.
+    """
+    out: list[dict[str, Any]] = []
+    where: dict[str, int] = {}
+    for config in configs:
+        rest = {k: v for k, v in config.items() if k.split("@", 1)[0] != "train.epochs"}
+        key = repr(sorted(rest.items()))
+        epochs = [v for k, v in config.items() if k.split("@", 1)[0] == "train.epochs"]
+        if key not in where:
+            where[key] = len(out)
+            out.append(dict(config))
+        elif epochs:
+            kept = out[where[key]]
+            for k, v in config.items():
+                if k.split("@", 1)[0] == "train.epochs" and v > kept.get(k, v):
+                    kept[k] = v
+    return out
+
+
+def projected_recipes(config: Any, space: Any) -> list[dict[str, Any]]:
+    """The family's recipes projected on ``space``, those differing only in epochs merged, at
+    most ``warm_start.max_recipes`` of them (none without ``warm_start: recipes``)."""
+    from tunesmith.search.defaults import recipes
+
+    ws = config.warm_start
+    if ws is None or not ws.recipes:
+        return []
+    seen: list[dict[str, Any]] = []
+    for recipe in recipes(config.model.kind):
+        projected = _project(recipe, space)
+        if projected is not None and projected not in seen:
+            seen.append(projected)
+    return collapse_epochs(seen)[: ws.max_recipes]
+
+
+def cost_aware(config: Any, space: Any) -> bool:
+    """Whether the search runs the cost-aware schedule: the default space, a sampler that
+    proposes (not a grid), and a freezing-strategy choice to schedule."""
+    from tunesmith.config.search import CategoricalParam
+
+    strategy = space.specs.get("train.freezing.strategy")
+    return (
+        config.space == "default"
+        and config.study.sampler.name != "grid"
+        and isinstance(strategy, CategoricalParam)
+    )
+
+
+def warm_start(config: Any, space: Any, study: Any, *, queue_recipes: bool = True) -> int:
+    """Enqueue recipes / copy an earlier study's trials, once per study; return how many.
+
+    ``queue_recipes=False``: the cost-aware schedule runs the recipes when it can afford them.
+    """
     from optuna.trial import TrialState
 
-    from tunesmith.search.defaults import recipes
     from tunesmith.storage.study import add_finished_trial, enqueue, load_existing_study
 
     ws = config.warm_start
     if ws is None or study.user_attrs.get(WARM_STARTED):
         return 0
     added = 0
-    if ws.recipes:
-        seen: list[dict[str, Any]] = []
-        for recipe in recipes(config.model.kind):
-            projected = _project(recipe, space)
-            if projected is not None and projected not in seen:
-                seen.append(projected)
-        for params in seen[: ws.max_recipes]:
+    if queue_recipes:
+        for params in projected_recipes(config, space):
             enqueue(study, params)
             added += 1
     if ws.study is not None:
@@ -134,6 +192,24 @@ def warm_start(config: Any, space: Any, study: Any) -> int:
     study.set_user_attr(WARM_STARTED, added)
     log.info("warm start: %d trial(s) from %s", added, ws)
     return added
+
+
+def _schedule(
+    config: Any, space: Any, study: Any, objective: FinetuneObjective, then: OnEvent | None
+) -> OnEvent:
+    from tunesmith.experiment.finetune.schedule import CostAwareSchedule, build_arms
+
+    epochs = int(objective.base.get("train", {}).get("epochs", 3))
+    arms, recipes = build_arms(space, projected_recipes(config, space), epochs)
+    return CostAwareSchedule(
+        study,
+        arms,
+        recipes,
+        timeout=config.study.timeout,
+        workers=config.study.workers,
+        maximize=config.study.all_directions[0] == "maximize",
+        then=then,
+    )
 
 
 class FinetuneKind:
@@ -161,16 +237,24 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
     """Run a whole fine-tuning experiment; return the search study (with its records set)."""
     from tunesmith.experiment.finetune.outputs import write_best_folder
     from tunesmith.experiment.finetune.phases import run_final, run_recheck
-    from tunesmith.storage.study import open_study
+    from tunesmith.storage.study import make_storage, open_study
 
     config = prepared.config
     study_cfg, space = prepared.study, prepared.space
     objective = cast(FinetuneObjective, prepared.objective)
     run_dir = run_dir_of(config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    pre = open_study(study_cfg.name, study_cfg.storage_url(), study_cfg.all_directions)
-    warm_start(config, space, pre)
-    study = run_study(study_cfg, space, objective, on_event=on_event)
+    storage = make_storage(study_cfg.storage_url())
+    pre = open_study(
+        study_cfg.name, study_cfg.storage_url(), study_cfg.all_directions, storage=storage
+    )
+    search_events = on_event
+    if cost_aware(config, space):
+        warm_start(config, space, pre, queue_recipes=False)
+        search_events = _schedule(config, space, pre, objective, on_event)
+    else:
+        warm_start(config, space, pre)
+    study = run_study(study_cfg, space, objective, on_event=search_events, storage=storage)
     base_seed = int(objective.base.get("seed", 0))
     winner = run_recheck(
         study,
