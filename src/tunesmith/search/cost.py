@@ -154,7 +154,8 @@ class CostModel:
         """Arms that may run next, best expected improvement per second first.
 
         An arm is left out when it has run ``limit`` trials, when a shallower arm has fewer than
-        :data:`MIN_TRIALS` finished trials, or when its expected trial does not fit in ``time_left`` seconds.
+        :data:`MIN_TRIALS` finished trials, or when its expected trial does not fit in
+        ``time_left`` seconds.
         """
         best = self.best()
         out: list[Ranked] = []
