@@ -99,14 +99,16 @@ class CostModel:
     def observe(
         self, arm: str, seconds: float, epochs_run: int, score: float | None = None
     ) -> None:
-        """A finished trial of ``arm``: its wall time over ``epochs_run`` epochs, its score
-        (None for a pruned or failed trial: its cost still counts)."""
-        record = self._records[self._by_name(arm).name]
+        """A finished trial of ``arm``: its wall time over ``epochs_run`` epochs (0: it reported
+        none, so all of the arm's epochs), its score (None for a pruned or failed trial: its
+        cost still counts)."""
+        target = self._by_name(arm)
+        record = self._records[target.name]
         record.trials += 1
         if seconds >= 0:
             record.trial_seconds.append(seconds)
-            if epochs_run > 0:
-                record.epoch_seconds.append(seconds / epochs_run)
+            # A trial that reported no epochs is taken to have run all of them.
+            record.epoch_seconds.append(seconds / (epochs_run if epochs_run > 0 else target.epochs))
         if score is not None and math.isfinite(score):
             record.scores.append(self._sign * score)
 

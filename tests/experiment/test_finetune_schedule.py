@@ -1,0 +1,118 @@
+"""The cost-aware schedule driving a real coordinator (in-process, in-memory study): cheap arms
+first, deeper ones only after the shallower ones ran, recipes run once, each trial labelled with
+its arm; and the pieces it is built from (recipe projection onto variants, epochs collapsed)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tunesmith.config.experiment import StudyConfig
+from tunesmith.experiment import run_study
+from tunesmith.experiment.finetune.pipeline import _project, collapse_epochs
+from tunesmith.experiment.finetune.schedule import ARM_ATTR, CostAwareSchedule, build_arms
+from tunesmith.search.cost import MIN_TRIALS
+from tunesmith.search.space import SearchSpace
+from tunesmith.storage.study import make_storage, open_study
+
+S = "train.freezing.strategy"
+SPACE = SearchSpace.from_config(
+    {
+        S: {"type": "categorical", "choices": ["head", "last_k", "full"]},
+        "train.optimizer.lr@head": {
+            "type": "float",
+            "low": 1e-3,
+            "high": 1e-1,
+            "log": True,
+            "when": {S: "head"},
+        },
+        "train.optimizer.lr@last_k": {
+            "type": "float",
+            "low": 1e-4,
+            "high": 1e-2,
+            "log": True,
+            "when": {S: "last_k"},
+        },
+        "train.optimizer.lr@full": {
+            "type": "float",
+            "low": 1e-5,
+            "high": 1e-4,
+            "log": True,
+            "when": {S: "full"},
+        },
+        "train.epochs@head": {"type": "fixed", "value": 40, "when": {S: "head"}},
+        "train.epochs@deep": {"type": "fixed", "value": 4, "when": {S: ["last_k", "full"]}},
+    }
+)
+RECIPE = {"train.freezing.strategy": "full", "train.optimizer.lr": 3e-5, "train.epochs": 3}
+SCORE = {"head": 0.78, "last_k": 0.80, "full": 0.83}
+
+
+COST = {"head": 0.002, "last_k": 0.02, "full": 0.1}
+
+
+def _objective(params: dict[str, Any]) -> float:
+    time.sleep(COST[params[S]])  # deeper arms cost more, as they do in fine-tuning
+    return SCORE[params[S]]
+
+
+def test_schedule_runs_cheap_arms_first_and_each_recipe_once() -> None:
+    cfg = StudyConfig(
+        name="sched",
+        storage="memory",
+        runner="inprocess",
+        n_trials=14,
+        sampler={"name": "random", "seed": 0},
+    )
+    storage = make_storage("memory")
+    study = open_study("sched", "memory", ["maximize"], storage=storage)
+    recipe = _project(RECIPE, SPACE)
+    assert recipe == {S: "full", "train.optimizer.lr@full": 3e-5}
+    arms, recipes = build_arms(SPACE, [recipe], base_epochs=3)
+    assert [(a.name, a.depth, a.epochs, a.limit) for a in arms] == [
+        ("head", 0, 40, None),
+        ("last_k", 1, 4, None),
+        ("recipe0", 2, 4, 1),
+        ("full", 2, 4, None),
+    ]
+    schedule = CostAwareSchedule(study, arms, recipes, timeout=None)
+    done = run_study(cfg, SPACE, _objective, on_event=schedule, storage=storage)
+    trials = sorted(done.get_trials(deepcopy=False), key=lambda t: t.number)
+    finished = [t for t in trials if t.value is not None]
+    assert len(finished) == 14
+    arms_run = [t.user_attrs[ARM_ATTR] for t in finished]
+    for t in finished:  # the arm label and the strategy the trial ran agree
+        want = "full" if t.user_attrs[ARM_ATTR] == "recipe0" else t.user_attrs[ARM_ATTR]
+        assert t.params[S] == want
+    # head until MIN_TRIALS ran, then last_k (it promises a gain and is cheap), then the
+    # recipe (affordable, untried), then full: the converged cheap arms promise nothing more.
+    assert arms_run == ["head"] * 3 + ["last_k"] * 3 + ["recipe0"] + ["full"] * 7
+    assert arms_run.count("recipe0") == 1
+    recipe_trial = finished[arms_run.index("recipe0")]
+    assert recipe_trial.params == recipe
+    assert schedule.model.summary()["full"]["best"] in (None, pytest.approx(0.83))
+
+
+def test_recipes_that_differ_only_in_epochs_are_one_run_of_the_longest() -> None:
+    configs = [
+        {"lr": 3e-5, "bs": 32, "train.epochs": 3},
+        {"lr": 3e-5, "bs": 32, "train.epochs": 2},
+        {"lr": 3e-5, "bs": 32, "train.epochs": 4},
+        {"lr": 2e-5, "bs": 32, "train.epochs": 3},
+        {"lr": 3e-5, "bs": 16},
+    ]
+    assert collapse_epochs(configs) == [
+        {"lr": 3e-5, "bs": 32, "train.epochs": 4},
+        {"lr": 2e-5, "bs": 32, "train.epochs": 3},
+        {"lr": 3e-5, "bs": 16},
+    ]
+
+
+def test_recipe_outside_its_variant_range_is_dropped() -> None:
+    assert _project({S: "full", "train.optimizer.lr": 5e-3}, SPACE) is None
+    assert _project({S: "last_k", "train.optimizer.lr": 5e-3}, SPACE) == {
+        S: "last_k",
+        "train.optimizer.lr@last_k": 5e-3,
+    }
