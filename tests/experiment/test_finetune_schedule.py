@@ -88,7 +88,10 @@ def test_schedule_runs_cheap_arms_first_and_each_recipe_once() -> None:
         assert t.params[S] == want
     # head until MIN_TRIALS ran, then last_k (it promises a gain and is cheap), then the
     # recipe (affordable, untried), then full: the converged cheap arms promise nothing more.
-    assert arms_run == ["head"] * 3 + ["last_k"] * 3 + ["recipe0"] + ["full"] * 7
+    rest = 14 - 2 * MIN_TRIALS - 1
+    assert (
+        arms_run == ["head"] * MIN_TRIALS + ["last_k"] * MIN_TRIALS + ["recipe0"] + ["full"] * rest
+    )
     assert arms_run.count("recipe0") == 1
     recipe_trial = finished[arms_run.index("recipe0")]
     assert recipe_trial.params == recipe
