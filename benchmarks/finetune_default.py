@@ -184,12 +184,14 @@ def _table(res: dict[str, Any]) -> str:
         )
     med = statistics.median
     within = [r for r in reach if r is not None]
+    all_reached = bool(within) and len(within) == len(reach)
+    fast = all_reached and med(within) <= TARGET_SECONDS
     lines = ["", "Targets (median over seeds), every one reported met or not:"]
     lines.append(
         f"- val >= {TARGET_VAL} within {TARGET_SECONDS:.0f} s of the search's start: "
         f"{len([r for r in within if r <= TARGET_SECONDS])}/{len(reach)} seeds "
-        f"(median time {_fmt(med(within), 1) if len(within) == len(reach) and within else 'never'})"
-        f" -> {'met' if within and len(within) == len(reach) and med(within) <= TARGET_SECONDS else 'NOT met'}"
+        f"(median time {_fmt(med(within), 1) if all_reached else 'never'}) -> "
+        f"{'met' if fast else 'NOT met'}"
     )
     lines.append(
         f"- >= 10x faster than the peer to the peer's best validation: ratios "

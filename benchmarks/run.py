@@ -21,6 +21,8 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("prefix_cache", "prefix_cache"),  # MiniLM last_k with and without the prefix cache
     ("group_by_length", "group_by_length"),  # MiniLM with random vs length-grouped batches
     ("finetune_demo", "finetune_demo"),  # make demo vs the BERT recipe alone (minutes)
+    ("batched_heads", "batched_heads"),  # K head trials in one pass vs one at a time
+    ("finetune_default", "finetune_default"),  # space: default vs Optuna + transformers (long)
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 
@@ -34,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="*", type=int, help="seeds (synthetic)")
     p.add_argument(
         "--parts", nargs="*", choices=["recipe", "recipe_refit", "demo"], help="(finetune_demo)"
+    )
+    p.add_argument("--timeout", type=float, help="study.timeout of each run (finetune_default)")
+    p.add_argument(
+        "--peer-timeout", type=float, help="the peer's search seconds (finetune_default)"
     )
     p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
     p.add_argument(
