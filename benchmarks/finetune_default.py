@@ -83,6 +83,7 @@ train: {{group_by_length: true}}
 seed: {seed}
 space: default
 warm_start: recipes
+recheck: {{top_k: 2, seeds: 1}}
 final: {{train_on: train+validation}}
 """
 

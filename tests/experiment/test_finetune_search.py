@@ -433,7 +433,7 @@ def test_default_space_and_recipes_validate_and_come_first(
         {
             "train.freezing.strategy": "full",
             "train.optimizer.lr@full": lr,
-            "train.batch_size": bs,
+            "train.batch_size@deep": bs,
             "train.optimizer.weight_decay": 0.01,
             "train.schedule.name": "linear",
             "train.schedule.warmup_ratio": 0.1,

@@ -68,7 +68,9 @@ _TEXT_SPACE: dict[str, dict[str, Any]] = {
         "log": True,
         "when": _FULL,
     },
-    "train.batch_size": {"type": "categorical", "choices": [16, 32]},
+    # Larger batches for the head: fewer steps per epoch over the cached features.
+    "train.batch_size@head": {"type": "categorical", "choices": [32, 64, 128], "when": _HEAD},
+    "train.batch_size@deep": {"type": "categorical", "choices": [16, 32], "when": _DEEP},
     "train.epochs@head": {"type": "fixed", "value": HEAD_EPOCHS, "when": _HEAD},
     "train.early_stopping.patience@head": {"type": "fixed", "value": HEAD_PATIENCE, "when": _HEAD},
     "train.epochs@deep": {"type": "fixed", "value": DEEP_EPOCHS, "when": _DEEP},
