@@ -119,3 +119,29 @@ def test_recipe_outside_its_variant_range_is_dropped() -> None:
         S: "last_k",
         "train.optimizer.lr@last_k": 5e-3,
     }
+
+
+def test_a_resumed_schedule_learns_from_the_trials_the_study_holds() -> None:
+    cfg = StudyConfig(
+        name="resume",
+        storage="memory",
+        runner="inprocess",
+        n_trials=MIN_TRIALS,
+        sampler={"name": "random", "seed": 0},
+    )
+    storage = make_storage("memory")
+    study = open_study("resume", "memory", ["maximize"], storage=storage)
+    arms, recipes = build_arms(SPACE, [], base_epochs=3)
+    run_study(
+        cfg,
+        SPACE,
+        _objective,
+        on_event=CostAwareSchedule(study, arms, recipes, timeout=None),
+        storage=storage,
+    )
+    again = CostAwareSchedule(study, arms, recipes, timeout=None)
+    more = cfg.model_copy(update={"n_trials": MIN_TRIALS + 1})
+    done = run_study(more, SPACE, _objective, on_event=again, storage=storage)
+    assert again.model.summary()["head"]["trials"] == MIN_TRIALS
+    last = max((t for t in done.get_trials() if t.value is not None), key=lambda t: t.number)
+    assert last.user_attrs[ARM_ATTR] == "last_k"  # head ran MIN_TRIALS before the resume

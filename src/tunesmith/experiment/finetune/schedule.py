@@ -85,6 +85,10 @@ class CostAwareSchedule:
 
     def __call__(self, event: StudyEvent) -> None:
         try:
+            if event.kind == "started":  # a resumed study: learn from the trials it holds
+                for trial in self._study.get_trials(deepcopy=False):
+                    if trial.state.is_finished():
+                        self._observe(trial.number, trial)
             if event.kind == "trial_finished" and event.trial is not None:
                 self._observe(event.trial)
             if event.kind in ("started", "trial_finished") or (
@@ -95,13 +99,14 @@ class CostAwareSchedule:
             if self._then is not None:
                 self._then(event)
 
-    def _observe(self, number: int) -> None:
+    def _observe(self, number: int, trial: Any = None) -> None:
         if number in self._seen:
             return
         self._seen.add(number)
-        trial = next(
-            (t for t in self._study.get_trials(deepcopy=False) if t.number == number), None
-        )
+        if trial is None:
+            trial = next(
+                (t for t in self._study.get_trials(deepcopy=False) if t.number == number), None
+            )
         if trial is None or trial.datetime_start is None or trial.datetime_complete is None:
             return
         arm = trial.user_attrs.get(ARM_ATTR) or trial.params.get(STRATEGY)
