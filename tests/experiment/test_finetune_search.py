@@ -37,6 +37,7 @@ from tunesmith.experiment.finetune.pipeline import (  # noqa: E402
     projected_recipes,
     warm_start,
 )
+from tunesmith.search.space import SearchSpace  # noqa: E402
 
 __all__ = ["tiny_workdir"]  # the fixture, used by name
 
@@ -423,6 +424,16 @@ def test_default_space_and_recipes_validate_and_come_first(
 
     study = optuna.create_study(direction="maximize")
     assert cost_aware(cfg, space)
+    grid = cfg.model_copy(
+        update={
+            "study": cfg.study.model_copy(
+                update={"sampler": cfg.study.sampler.model_copy(update={"name": "grid"})}
+            )
+        }
+    )
+    assert not cost_aware(grid, space)  # a grid enumerates: nothing to schedule
+    own = {"train.optimizer.lr": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True}}
+    assert not cost_aware(cfg.model_copy(update={"space": own}), SearchSpace.from_config(own))
     added = warm_start(cfg, space, study)
     assert added == cfg.warm_start.max_recipes == 3
     # The grid's first three (lr, batch) pairs; its three epoch counts of each are one run.
