@@ -145,3 +145,10 @@ def test_a_resumed_schedule_learns_from_the_trials_the_study_holds() -> None:
     assert again.model.summary()["head"]["trials"] == MIN_TRIALS
     last = max((t for t in done.get_trials() if t.value is not None), key=lambda t: t.number)
     assert last.user_attrs[ARM_ATTR] == "last_k"  # head ran MIN_TRIALS before the resume
+
+
+def test_a_variant_writes_its_value_at_the_path_before_the_tag() -> None:
+    from tunesmith.experiment.finetune.objective import job_mapping
+
+    job = job_mapping({"train": {"epochs": 3}}, {"train.optimizer.lr@head": 0.1, "seed": 1})
+    assert job == {"train": {"epochs": 3, "optimizer": {"lr": 0.1}}, "seed": 1}
