@@ -152,3 +152,46 @@ def test_a_variant_writes_its_value_at_the_path_before_the_tag() -> None:
 
     job = job_mapping({"train": {"epochs": 3}}, {"train.optimizer.lr@head": 0.1, "seed": 1})
     assert job == {"train": {"epochs": 3, "optimizer": {"lr": 0.1}}, "seed": 1}
+
+
+def test_default_space_end_to_end_head_trials_converge_and_final_uses_their_best_epoch(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``space: default`` on a tiny custom model (CNN family space): the schedule runs head
+    trials first, each trains up to 40 epochs with early stopping and its own lr range, and the
+    final run retrains the winner for its best epoch count."""
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    from finetune_fixtures import experiment, load, write_npz
+
+    from tunesmith.experiment import run_experiment
+
+    monkeypatch.syspath_prepend(str(here))
+    monkeypatch.chdir(tmp_path)
+    paths = write_npz(Path(tmp_path))
+    cfg = load(
+        experiment(
+            "default-e2e",
+            paths,
+            space="default",
+            study={"n_trials": MIN_TRIALS, "storage": f"sqlite:///{tmp_path}/s.db"},
+            recheck={"top_k": 1, "seeds": 0},
+            final={"train_on": "train+validation"},
+        )
+    )
+    study = run_experiment(cfg)
+    done = [t for t in study.trials if t.value is not None]
+    assert len(done) == MIN_TRIALS
+    for t in done:
+        assert t.user_attrs[ARM_ATTR] == "head" == t.params[S]
+        assert 1e-3 <= t.params["train.optimizer.lr@head"] <= 1e-1
+        epochs = len(t.intermediate_values)
+        assert t.user_attrs["best_epoch"] <= epochs <= 40
+        if epochs < 40:  # stopped early: 5 evaluations without a better one
+            assert epochs - t.user_attrs["best_epoch"] == 5
+    final = study.user_attrs["final"]
+    winner = next(t for t in study.trials if t.number == final["best_trial"])
+    assert final["final_epochs"] == winner.user_attrs["best_epoch"]
