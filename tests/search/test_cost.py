@@ -105,3 +105,14 @@ def test_unknown_arm_and_no_arms_are_errors() -> None:
         CostModel([])
     with pytest.raises(KeyError, match="unknown arm 'lora'; known: head"):
         CostModel(ARMS).observe("lora", 1.0, 1, 0.5)
+
+
+def test_one_bad_deeper_trial_does_not_condemn_its_arm() -> None:
+    model = CostModel(ARMS)
+    for _ in range(5):
+        model.observe("head", seconds=2.0, epochs_run=20, score=0.75)
+    model.observe("last_k", seconds=20.0, epochs_run=4, score=0.60)  # an unlucky learning rate
+    assert _names(model)[0] == "last_k"  # the prior holds until MIN_TRIALS trials
+    for _ in range(MIN_TRIALS - 1):
+        model.observe("last_k", seconds=20.0, epochs_run=4, score=0.60)
+    assert _names(model)[0] != "last_k"  # now its own scores speak: it is worse

@@ -10,9 +10,10 @@ and the scores of its finished trials, and ranks the arms by **expected improvem
   level of depth, times the arm's epochs (a unit prior when nothing ran yet, which keeps the
   cheapest arm first);
 * expected improvement over the best score so far, under a normal belief about the arm's next
-  score: for an arm that ran, the mean and spread of its last :data:`RECENT` scores; for an arm
-  that has not, the best score of the shallower arms plus :data:`PRIOR_GAIN` (a deeper strategy
-  promises a gain), with spread :data:`PRIOR_SPREAD`;
+  score: for an arm that ran :data:`MIN_TRIALS` trials (or the cheapest arm, once scored), the
+  mean and spread of its last :data:`RECENT` scores; for a deeper arm before that, the best score
+  of the shallower arms plus :data:`PRIOR_GAIN` (a deeper strategy promises a gain), with spread
+  :data:`PRIOR_SPREAD`;
 * an arm whose expected trial does not fit in the time left is not ranked (not started), and an
   arm is tried only after every shallower arm has :data:`MIN_TRIALS` finished trials.
 
@@ -140,8 +141,11 @@ class CostModel:
         return max(scores) if scores else None
 
     def _belief(self, arm: Arm) -> tuple[float, float] | None:
-        scores = self._records[arm.name].scores[-RECENT:]
-        if scores:
+        record = self._records[arm.name]
+        scores = record.scores[-RECENT:]
+        # An arm keeps the prior until it had MIN_TRIALS trials: one unlucky sample (a learning
+        # rate the sampler tried badly) must not condemn a whole strategy.
+        if scores and (record.trials >= MIN_TRIALS or arm.depth == self._arms[0].depth):
             mean = sum(scores) / len(scores)
             var = sum((s - mean) ** 2 for s in scores) / max(1, len(scores) - 1)
             return mean, max(math.sqrt(var), MIN_SPREAD)
