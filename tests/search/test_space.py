@@ -156,3 +156,49 @@ def test_invalid_links_in_constructor_are_config_errors() -> None:
 
     with pytest.raises(ConfigError, match="space.a: when refers to 'b'"):
         SearchSpace({"a": IntParam(low=0, high=1, when={"b": [1]})})
+
+
+# -- @variants: one config path, a range per condition ---------------------------------------------
+
+
+def _variant_space(when_full):
+    return {
+        "s": {"type": "categorical", "choices": ["head", "full"]},
+        "train.lr@head": {"type": "float", "low": 1e-3, "high": 1e-1, "when": {"s": "head"}},
+        "train.lr@full": {"type": "float", "low": 1e-5, "high": 1e-4, "when": when_full},
+    }
+
+
+def test_variants_with_exclusive_conditions_sample_their_own_range():
+    import optuna
+
+    from tunesmith.config.search import param_path
+
+    space = SearchSpace.from_config(_variant_space({"s": "full"}))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(20):
+        params = space.suggest(study.ask())
+        (name,) = [k for k in params if param_path(k) == "train.lr"]
+        low, high = (1e-3, 1e-1) if params["s"] == "head" else (1e-5, 1e-4)
+        assert name == f"train.lr@{params['s']}" and low <= params[name] <= high
+        seen.add(params["s"])
+    assert seen == {"head", "full"}
+    assert param_path("train.lr@full") == "train.lr" and param_path("train.lr") == "train.lr"
+
+
+@pytest.mark.parametrize(
+    "when_full, rule",
+    [
+        ({"s": ["head", "full"]}, "must exclude each other"),
+        ({}, "must exclude each other"),
+    ],
+)
+def test_variants_that_could_both_be_active_are_refused(when_full, rule):
+    with pytest.raises(ConfigError, match=rf"space\.train\.lr@full: writes train\.lr .*{rule}"):
+        SearchSpace.from_config(_variant_space(when_full))
+
+
+def test_empty_variant_tag_is_refused():
+    with pytest.raises(ConfigError, match="variant tag"):
+        SearchSpace.from_config({"train.lr@": {"type": "float", "low": 0.1, "high": 1.0}})

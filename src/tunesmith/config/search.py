@@ -13,7 +13,12 @@ space:
 ```
 
 ``when: {parent: [values...]}`` makes a parameter active only when every parent is active and took
-one of the listed values (a scalar means a one-item list). The sampler and pruner names are checked
+one of the listed values (a scalar means a one-item list).
+
+A name may carry a variant tag after ``@`` (``train.optimizer.lr@head``): the value is written at
+the path before the ``@``, so one config field can have a different range per condition. Variants
+of one path need ``when`` conditions that can never hold together (one shared parent with disjoint
+allowed values). The sampler and pruner names are checked
 here against :data:`SAMPLER_NAMES` / :data:`PRUNER_NAMES`; a test keeps those in sync with the
 registries in :mod:`tunesmith.search` (this layer may not import that one).
 """
@@ -210,6 +215,31 @@ ParamSpec = Annotated[
 PARAM_TYPES: tuple[str, ...] = ("float", "int", "categorical", "fixed")
 
 
+VARIANT_MARK = "@"
+
+
+def param_path(name: str) -> str:
+    """The config path a parameter writes to: its name without a ``@variant`` tag."""
+    return name.split(VARIANT_MARK, 1)[0]
+
+
+def _check_variants(params: Mapping[str, Any]) -> None:
+    by_path: dict[str, list[str]] = {}
+    for name in params:
+        by_path.setdefault(param_path(str(name)), []).append(str(name))
+    for path, names in by_path.items():
+        for i, first in enumerate(names):
+            for second in names[i + 1 :]:
+                a, b = params[first].when, params[second].when
+                shared = set(a) & set(b)
+                if not any(not set(a[p]) & set(b[p]) for p in shared):
+                    raise ValueError(
+                        f"{second}: writes {path} like {first}, so their `when` conditions must "
+                        f"exclude each other (a shared parent with disjoint values), got "
+                        f"{dict(a)} and {dict(b)}"
+                    )
+
+
 def order_params(params: Mapping[str, Any]) -> list[str]:
     """Check the ``when`` links of a space and return its names, parents before children.
 
@@ -217,8 +247,13 @@ def order_params(params: Mapping[str, Any]) -> list[str]:
     occur, or the links form a cycle. Declaration order is kept wherever the links allow.
     """
     for name, spec in params.items():
-        if not name or any(not part for part in str(name).split(".")):
-            raise ValueError(f"{name!r}: parameter names are dotted paths like train.optimizer.lr")
+        path = param_path(str(name))
+        tag = str(name)[len(path) + 1 :]
+        if not path or any(not part for part in path.split(".")) or (path != name and not tag):
+            raise ValueError(
+                f"{name!r}: parameter names are dotted paths like train.optimizer.lr "
+                f"(optionally with a variant tag: train.optimizer.lr@head)"
+            )
         for parent, allowed in spec.when.items():
             if parent == name:
                 raise ValueError(f"{name}: when refers to the parameter itself")
@@ -237,6 +272,7 @@ def order_params(params: Mapping[str, Any]) -> list[str]:
                     raise ValueError(
                         f"{name}: when.{parent}: {value!r} is not a possible value of {parent}"
                     )
+    _check_variants(params)
     order: list[str] = []
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
 

@@ -27,15 +27,20 @@ WARM_STARTED = "tunesmith_warm_started"
 def project(recipe: Mapping[str, Any], space: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """Split a recipe into (space parameters, run overrides); None if a value is out of range.
 
-    A value for a parameter of the space becomes a trial parameter when the parameter is active
-    for the recipe's choices; every other key of the recipe is kept as an override.
+    A recipe names config paths; each lands on the space parameter that writes that path (a
+    strategy's own variant, ``train.optimizer.lr@full``, included) when that parameter is active
+    for the recipe's choices. Every key no active parameter writes is kept as an override.
     """
+    from tunesmith.config.search import param_path
+
     dists = space.distributions()
     params: dict[str, Any] = {}
-    for name, value in recipe.items():
+    for name in space.names:
+        path = param_path(name)
         dist = dists.get(name)
-        if dist is None:
+        if dist is None or path not in recipe or not space.is_active(name, params):
             continue
+        value = recipe[path]
         try:
             dist.to_internal_repr(value)
         except (ValueError, TypeError):
@@ -43,9 +48,22 @@ def project(recipe: Mapping[str, Any], space: Any) -> tuple[dict[str, Any], dict
         if hasattr(dist, "low") and not dist.low <= value <= dist.high:
             return None
         params[name] = value
-    active = {k: v for k, v in params.items() if space.is_active(k, params)}
-    overrides = {k: v for k, v in recipe.items() if k not in active}
-    return active, overrides
+    written = {param_path(name) for name in params}
+    overrides = {k: v for k, v in recipe.items() if k not in written}
+    return params, overrides
+
+
+def recipe_runs(
+    recipes: Iterable[Mapping[str, Any]], space: Any, limit: int | None
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The distinct (space parameters, overrides) of ``recipes`` that fit ``space``, at most
+    ``limit`` of them, in the recipes' order."""
+    seen: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for recipe in recipes:
+        split = project(recipe, space)
+        if split is not None and split[0] and split not in seen:
+            seen.append(split)
+    return seen[:limit]
 
 
 def find_source(ws: WarmStartConfig, study: StudyConfig) -> tuple[Any, str]:
@@ -122,12 +140,7 @@ def warm_start(
         return 0
     added = 0
     if ws.recipes:
-        seen: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        for recipe in recipes:
-            split = project(recipe, space)
-            if split is not None and split[0] and split not in seen:
-                seen.append(split)
-        for params, overrides in seen[: ws.max_recipes]:
+        for params, overrides in recipe_runs(recipes, space, ws.max_recipes):
             enqueue(study, params, {RUN_OVERRIDES: overrides} if overrides else None)
             added += 1
     if ws.study is not None:

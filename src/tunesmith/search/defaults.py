@@ -4,6 +4,12 @@
 recipes`` runs the family's published recipes before the sampler takes over. Both are plain data
 (dotted config paths to parameter specs or values) so that a user can copy and edit them.
 
+The spaces are strategy-aware: ``train.optimizer.lr@head`` / ``@last_k`` / ``@full`` give each
+freezing strategy its own learning-rate range (the ``@`` tag names the variant; the value is
+written at ``train.optimizer.lr``). Head-only trials train up to :data:`HEAD_EPOCHS` epochs on the
+cached features with early stopping on validation, i.e. to convergence; deeper text trials train
+:data:`DEEP_EPOCHS` epochs, evaluated every epoch (epochs are a fidelity, not a parameter).
+
 Sources of the recipes:
 
 * text encoders (BERT-like): the fine-tuning grid of the BERT paper (Devlin et al., 2019,
@@ -23,17 +29,51 @@ from typing import Any
 from tunesmith.errors import ConfigError
 from tunesmith.utils.registry import Registry
 
+HEAD_EPOCHS = 40
+"""Epochs a head-only trial may train on cached features (milliseconds each); early stopping on
+validation (:data:`HEAD_PATIENCE`) ends it once converged, and its best epoch is recorded."""
+HEAD_PATIENCE = 5
+DEEP_EPOCHS = 4
+"""Epochs of a deeper text trial: the longest of the BERT grid's 2-4, evaluated every epoch (the
+epoch count is a fidelity: the best epoch is recorded and the final run trains for it)."""
+
+_HEAD = {"train.freezing.strategy": ["head"]}
+_LAST_K = {"train.freezing.strategy": ["last_k"]}
+_FULL = {"train.freezing.strategy": ["full"]}
+_DEEP = {"train.freezing.strategy": ["last_k", "full"]}
+
+# Each freezing strategy has its own learning-rate range: a linear head on frozen features wants
+# rates one to two orders of magnitude above full fine-tuning (whose BERT grid is 2e-5-5e-5).
 _TEXT_SPACE: dict[str, dict[str, Any]] = {
     "train.freezing.strategy": {"type": "categorical", "choices": ["head", "last_k", "full"]},
-    "train.freezing.k": {
-        "type": "int",
-        "low": 1,
-        "high": 4,
-        "when": {"train.freezing.strategy": ["last_k"]},
+    "train.freezing.k": {"type": "int", "low": 1, "high": 4, "when": _LAST_K},
+    "train.optimizer.lr@head": {
+        "type": "float",
+        "low": 3e-4,
+        "high": 5e-2,
+        "log": True,
+        "when": _HEAD,
     },
-    "train.optimizer.lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True},
-    "train.batch_size": {"type": "categorical", "choices": [16, 32]},
-    "train.epochs": {"type": "int", "low": 2, "high": 4},
+    "train.optimizer.lr@last_k": {
+        "type": "float",
+        "low": 5e-5,
+        "high": 2e-3,
+        "log": True,
+        "when": _LAST_K,
+    },
+    "train.optimizer.lr@full": {
+        "type": "float",
+        "low": 1e-5,
+        "high": 1e-4,
+        "log": True,
+        "when": _FULL,
+    },
+    # Larger batches for the head: fewer steps per epoch over the cached features.
+    "train.batch_size@head": {"type": "categorical", "choices": [32, 64, 128], "when": _HEAD},
+    "train.batch_size@deep": {"type": "categorical", "choices": [16, 32], "when": _DEEP},
+    "train.epochs@head": {"type": "fixed", "value": HEAD_EPOCHS, "when": _HEAD},
+    "train.early_stopping.patience@head": {"type": "fixed", "value": HEAD_PATIENCE, "when": _HEAD},
+    "train.epochs@deep": {"type": "fixed", "value": DEEP_EPOCHS, "when": _DEEP},
     "train.optimizer.weight_decay": {"type": "categorical", "choices": [0.0, 0.01, 0.1]},
     "train.schedule.name": {"type": "categorical", "choices": ["constant", "linear", "cosine"]},
     "train.schedule.warmup_ratio": {"type": "categorical", "choices": [0.0, 0.1]},
@@ -42,14 +82,29 @@ _TEXT_SPACE: dict[str, dict[str, Any]] = {
 
 _CNN_SPACE: dict[str, dict[str, Any]] = {
     "train.freezing.strategy": {"type": "categorical", "choices": ["head", "last_k", "full"]},
-    "train.freezing.k": {
-        "type": "int",
-        "low": 1,
-        "high": 4,
-        "when": {"train.freezing.strategy": ["last_k"]},
-    },
+    "train.freezing.k": {"type": "int", "low": 1, "high": 4, "when": _LAST_K},
     "train.optimizer.name": {"type": "categorical", "choices": ["sgd", "adamw"]},
-    "train.optimizer.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    "train.optimizer.lr@head": {
+        "type": "float",
+        "low": 1e-3,
+        "high": 1e-1,
+        "log": True,
+        "when": _HEAD,
+    },
+    "train.optimizer.lr@last_k": {
+        "type": "float",
+        "low": 3e-4,
+        "high": 3e-2,
+        "log": True,
+        "when": _LAST_K,
+    },
+    "train.optimizer.lr@full": {
+        "type": "float",
+        "low": 1e-4,
+        "high": 1e-2,
+        "log": True,
+        "when": _FULL,
+    },
     "train.optimizer.momentum": {
         "type": "float",
         "low": 0.8,
@@ -58,6 +113,8 @@ _CNN_SPACE: dict[str, dict[str, Any]] = {
     },
     "train.optimizer.weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
     "train.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
+    "train.epochs@head": {"type": "fixed", "value": HEAD_EPOCHS, "when": _HEAD},
+    "train.early_stopping.patience@head": {"type": "fixed", "value": HEAD_PATIENCE, "when": _HEAD},
     "train.schedule.name": {"type": "categorical", "choices": ["constant", "cosine"]},
     "model.dropout": {"type": "float", "low": 0.0, "high": 0.5},
 }

@@ -29,12 +29,14 @@ JOB_SECTIONS = ("model", "data", "train", "seed")
 
 
 def job_mapping(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """The job config mapping for one trial: ``base`` with every param written at its path."""
+    """The job config mapping for one trial: ``base`` with every param written at its path
+    (a ``@variant`` tag names which range it came from and is not part of the path)."""
     from tunesmith.config.loader import set_dotted
+    from tunesmith.config.search import param_path
 
     out = dict(base)
     for key, value in params.items():
-        out = set_dotted(out, key, value)
+        out = set_dotted(out, param_path(key), value)
     return out
 
 

@@ -93,7 +93,8 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
 
 
 def family_recipes(config: Any, base: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The model family's recipes that make a valid job from ``base`` (every key they set)."""
+    """The model family's recipes that make a valid job from ``base`` (every key they set),
+    those that differ only in ``train.epochs`` merged into one run of the longest count."""
     from tunesmith.search.defaults import recipes
 
     if config.warm_start is None or not config.warm_start.recipes:
@@ -106,15 +107,104 @@ def family_recipes(config: Any, base: Mapping[str, Any]) -> list[dict[str, Any]]
             log.info("warm start: recipe %s does not fit this job: %s", recipe, exc)
             continue
         out.append(recipe)
+    return collapse_epochs(out)
+
+
+def _project(recipe: Mapping[str, Any], space: Any) -> dict[str, Any] | None:
+    """A recipe's values for the space's active parameters (``@`` variants understood); None
+    when a value is out of its range or no parameter takes one."""
+    from tunesmith.experiment.warm_start import project
+
+    split = project(recipe, space)
+    return (split[0] or None) if split is not None else None
+
+
+def collapse_epochs(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Configurations that differ only in ``train.epochs`` become one run of the longest count.
+
+    Every epoch is evaluated and the trial records its best epoch count (which the final run
+    uses), so the shorter runs would only repeat the start of the longest one. Order is kept.
+    """
+    out: list[dict[str, Any]] = []
+    where: dict[str, int] = {}
+    for config in configs:
+        rest = {k: v for k, v in config.items() if k.split("@", 1)[0] != "train.epochs"}
+        key = repr(sorted(rest.items()))
+        epochs = [v for k, v in config.items() if k.split("@", 1)[0] == "train.epochs"]
+        if key not in where:
+            where[key] = len(out)
+            out.append(dict(config))
+        elif epochs:
+            kept = out[where[key]]
+            for k, v in config.items():
+                if k.split("@", 1)[0] == "train.epochs" and v > kept.get(k, v):
+                    kept[k] = v
     return out
 
 
-def warm_start(config: Any, space: Any, study: Any) -> int:
-    """Enqueue recipes / copy an earlier study's trials, once per study; return how many."""
+def projected_recipes(config: Any, space: Any) -> list[dict[str, Any]]:
+    """The family's recipes projected on ``space`` (their space parameters), those differing only
+    in epochs merged, at most ``warm_start.max_recipes`` (none without ``warm_start: recipes``)."""
+    return [params for params, _ in _recipe_runs(config, space)]
+
+
+def _recipe_runs(config: Any, space: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(space parameters, run overrides) of each recipe the search may run."""
+    from tunesmith.experiment.warm_start import recipe_runs
+
+    ws = config.warm_start
+    if ws is None or not ws.recipes:
+        return []
+    return recipe_runs(family_recipes(config, job_base(config)), space, ws.max_recipes)
+
+
+def cost_aware(config: Any, space: Any) -> bool:
+    """Whether the search runs the cost-aware schedule: the default space, a sampler that
+    proposes (not a grid), and a freezing-strategy choice to schedule."""
+    from tunesmith.config.search import CategoricalParam
+
+    strategy = space.specs.get("train.freezing.strategy")
+    return (
+        config.space == "default"
+        and config.study.sampler.name != "grid"
+        and isinstance(strategy, CategoricalParam)
+    )
+
+
+def warm_start(config: Any, space: Any, study: Any, *, queue_recipes: bool = True) -> int:
+    """Enqueue recipes / copy an earlier study's trials, once per study; return how many.
+
+    ``queue_recipes=False``: the cost-aware schedule runs the recipes when it can afford them.
+    """
     from tunesmith.experiment.warm_start import warm_start as start
 
-    recipes = family_recipes(config, job_base(config))
+    recipes = family_recipes(config, job_base(config)) if queue_recipes else []
     return start(config.warm_start, config.study, space, study, recipes)
+
+
+def _schedule(
+    config: Any,
+    space: Any,
+    study: Any,
+    objective: FinetuneObjective,
+    then: OnEvent | None,
+    timeout: float | None,
+) -> OnEvent:
+    from tunesmith.experiment.finetune.schedule import CostAwareSchedule, build_arms
+
+    epochs = int(objective.base.get("train", {}).get("epochs", 3))
+    runs = _recipe_runs(config, space)
+    arms, recipes = build_arms(space, [params for params, _ in runs], epochs)
+    return CostAwareSchedule(
+        study,
+        arms,
+        recipes,
+        overrides={f"recipe{i}": overrides for i, (_, overrides) in enumerate(runs)},
+        timeout=timeout,
+        workers=config.study.workers,
+        maximize=config.study.all_directions[0] == "maximize",
+        then=then,
+    )
 
 
 class FinetuneKind:
@@ -153,16 +243,14 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
     """
     from tunesmith.experiment.finetune.outputs import write_best_folder
     from tunesmith.experiment.finetune.phases import run_final, run_recheck
-    from tunesmith.experiment.warm_start import open_warm_started
-    from tunesmith.storage.study import open_study
+    from tunesmith.storage.study import make_storage, open_study
 
     config = prepared.config
     study_cfg, space = prepared.study, prepared.space
     objective = cast(FinetuneObjective, prepared.objective)
     run_dir = run_dir_of(config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    recipes = family_recipes(config, objective.base)
-    storage = open_warm_started(config.warm_start, study_cfg, space, recipes)
+    storage = make_storage(study_cfg.storage_url())
     pre = open_study(
         study_cfg.name, study_cfg.storage_url(), study_cfg.all_directions, storage=storage
     )
@@ -171,7 +259,13 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
     if budget is not None:
         search_s = max(1.0, budget.plan.search_seconds() - budget.elapsed())
         search_cfg = study_cfg.model_copy(update={"timeout": search_s})
-    study = run_study(search_cfg, space, objective, on_event=on_event, storage=storage)
+    search_events = on_event
+    if cost_aware(config, space):  # the schedule spends the search's share of the budget
+        warm_start(config, space, pre, queue_recipes=False)
+        search_events = _schedule(config, space, pre, objective, on_event, search_cfg.timeout)
+    else:
+        warm_start(config, space, pre)
+    study = run_study(search_cfg, space, objective, on_event=search_events, storage=storage)
     base_seed = int(objective.base.get("seed", 0))
     winner = run_recheck(
         study,

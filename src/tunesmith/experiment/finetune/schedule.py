@@ -1,0 +1,143 @@
+"""The cost-aware schedule of the default search: which strategy (or recipe) runs next.
+
+It listens to the coordinator's events. Each finished trial tells the
+:class:`~tunesmith.search.cost.CostModel` its strategy, wall time, epochs run and score; whenever
+a worker is about to be free, the schedule queues the next trial with only its freezing strategy
+fixed (the sampler fills in the rest of the configuration), or a published recipe when the recipe
+is the arm with the best expected improvement per second and fits in the time left. The rule is
+written down in the README ("Cost-aware default search").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tunesmith.experiment.events import OnEvent, StudyEvent
+from tunesmith.search.cost import Arm, CostModel
+
+log = logging.getLogger(__name__)
+
+STRATEGY = "train.freezing.strategy"
+ARM_ATTR = "tunesmith_arm"
+DEPTH = {"head": 0, "last_k": 1, "progressive": 1, "lora": 1, "full": 2}
+
+
+def _epochs(space: Any, strategy: str, fallback: int) -> int:
+    """The epochs a trial of ``strategy`` trains: the space's fixed variant for it, if any."""
+    from tunesmith.config.search import FixedParam, param_path
+
+    for name, spec in space.specs.items():
+        if param_path(name) != "train.epochs" or not isinstance(spec, FixedParam):
+            continue
+        if strategy in spec.when.get(STRATEGY, [strategy]):
+            return int(spec.value)
+    return fallback
+
+
+def build_arms(
+    space: Any, recipes: Sequence[Mapping[str, Any]], base_epochs: int
+) -> tuple[list[Arm], dict[str, dict[str, Any]]]:
+    """The arms of the space's strategy choices (cheap first) and one per recipe (run once)."""
+    spec = space.specs[STRATEGY]
+    choices = [c for c in spec.choices if isinstance(c, str)]
+    arms = [Arm(c, DEPTH.get(c, 1), _epochs(space, c, base_epochs)) for c in choices if c != "full"]
+    recipe_params: dict[str, dict[str, Any]] = {}
+    for i, recipe in enumerate(recipes):
+        strategy = str(recipe.get(STRATEGY, "full"))
+        name = f"recipe{i}"
+        arms.append(Arm(name, DEPTH.get(strategy, 2), _epochs(space, strategy, base_epochs), 1))
+        recipe_params[name] = dict(recipe)
+    if "full" in choices:
+        arms.append(Arm("full", DEPTH["full"], _epochs(space, "full", base_epochs)))
+    return arms, recipe_params
+
+
+class CostAwareSchedule:
+    """An ``on_event`` listener that queues the next trial's strategy; see the module doc.
+
+    ``study`` is an Optuna study over the same storage the coordinator uses.
+    """
+
+    def __init__(
+        self,
+        study: Any,
+        arms: Sequence[Arm],
+        recipes: Mapping[str, dict[str, Any]],
+        *,
+        overrides: Mapping[str, dict[str, Any]] | None = None,
+        timeout: float | None,
+        workers: int = 1,
+        maximize: bool = True,
+        then: OnEvent | None = None,
+    ) -> None:
+        self._study = study
+        self._model = CostModel(arms, maximize)
+        self._recipes = dict(recipes)
+        self._overrides = dict(overrides or {})  # a recipe's keys outside the space
+        self._timeout = timeout
+        self._workers = workers
+        self._then = then
+        self._seen: set[int] = set()
+
+    @property
+    def model(self) -> CostModel:
+        return self._model
+
+    def __call__(self, event: StudyEvent) -> None:
+        try:
+            if event.kind == "started":  # a resumed study: learn from the trials it holds
+                for trial in self._study.get_trials(deepcopy=False):
+                    if trial.state.is_finished():
+                        self._observe(trial.number, trial)
+            if event.kind == "trial_finished" and event.trial is not None:
+                self._observe(event.trial)
+            if event.kind in ("started", "trial_finished") or (
+                event.kind == "trial_started" and event.progress.running < self._workers
+            ):
+                self._plan(event)
+        finally:
+            if self._then is not None:
+                self._then(event)
+
+    def _observe(self, number: int, trial: Any = None) -> None:
+        if number in self._seen:
+            return
+        self._seen.add(number)
+        if trial is None:
+            trial = next(
+                (t for t in self._study.get_trials(deepcopy=False) if t.number == number), None
+            )
+        if trial is None or trial.datetime_start is None or trial.datetime_complete is None:
+            return
+        arm = trial.user_attrs.get(ARM_ATTR) or trial.params.get(STRATEGY)
+        if arm not in {a.name for a in self._model.arms}:
+            return
+        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        self._model.observe(str(arm), seconds, len(trial.intermediate_values), trial.value)
+
+    def _plan(self, event: StudyEvent) -> None:
+        from optuna.trial import TrialState
+
+        from tunesmith.storage.study import RUN_OVERRIDES, enqueue
+
+        if self._study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return
+        left = None if self._timeout is None else self._timeout - event.progress.elapsed
+        arm = self._model.next_arm(left) or self._model.arms[0]
+        params = self._recipes.get(arm.name, {STRATEGY: arm.name})
+        attrs: dict[str, Any] = {ARM_ATTR: arm.name}
+        if self._overrides.get(arm.name):
+            attrs[RUN_OVERRIDES] = self._overrides[arm.name]
+        enqueue(self._study, params, attrs)
+        log.info(
+            "cost-aware search: next trial %s (expected %s s, %s s left)",
+            arm.name,
+            _fmt(self._model.expected_trial_seconds(arm.name)),
+            _fmt(left),
+        )
+
+
+def _fmt(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f}"
