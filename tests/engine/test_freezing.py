@@ -18,6 +18,7 @@ from tunesmith.engine.freezing import (
 )
 from tunesmith.engine.loop import fit
 from tunesmith.engine.models.base import BackboneWithHead, make_head
+from tunesmith.errors import ConfigError
 
 
 def test_plans():
@@ -63,6 +64,10 @@ def test_contract_every_strategy_keeps_head_trainable(name):
             plan = trainable_groups(FreezingConfig(strategy=name, k=1), n, epoch)
             assert plan <= set(range(n))
     model = tiny()
+    if name == "lora":  # adapters apply to transformers encoders only (tests/engine/test_lora.py)
+        with pytest.raises(ConfigError, match="applies to model.kind hf_text"):
+            Freezer(model, FreezingConfig(strategy=name))
+        return
     Freezer(model, FreezingConfig(strategy=name)).start_epoch(0)
     assert all(p.requires_grad for p in model.head.parameters())
     assert model.head.training

@@ -60,3 +60,25 @@ def test_unknown_model_kind_lists_known():
     ):
         family_of("rnn")
     assert family_of("hf_text") == "text"
+
+
+def test_text_space_has_lora_with_its_own_rates_and_alpha_tied_to_r():
+    space = SearchSpace.from_config(default_space("hf_text"))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    lora_lrs, full_lrs = [], []
+    for _ in range(120):
+        params = space.suggest(study.ask())
+        job: dict = {}
+        for key, value in params.items():
+            job = set_dotted(job, param_path(key), value)
+        train = TrainConfig.model_validate(job["train"])
+        if train.freezing.strategy == "lora":
+            assert train.lora is not None and train.lora.alpha is None
+            assert train.resolved_lora.resolved_alpha == 2 * train.lora.r
+            lora_lrs.append(train.optimizer.lr)
+        else:
+            assert train.lora is None
+            if train.freezing.strategy == "full":
+                full_lrs.append(train.optimizer.lr)
+    assert lora_lrs and full_lrs
+    assert min(lora_lrs) >= 1e-4 and max(full_lrs) <= 1e-4

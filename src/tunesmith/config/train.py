@@ -20,6 +20,8 @@ YAML shape (defaults shown)::
              alpha: null, delta: 1.0}
       regularization: {l1: 0.0, l2: 0.0, l2_sp: 0.0}
       freezing: {strategy: full, k: 1, unfreeze_every: 1, stage_lr_factor: null, freeze_bn: false}
+      lora: null                    # with strategy lora: {r: 8, alpha: null (= 2r), dropout: 0.0,
+                                    #   targets: attention}  (attention | all_linear)
       early_stopping: {patience: null, min_delta: 0.0}
 
 The names a search picks among (``optimizer.name``, ``schedule.name``, ``loss.name``,
@@ -56,7 +58,8 @@ from tunesmith.config.optimization import (  # noqa: F401  (re-exported: one imp
 from tunesmith.errors import ConfigError
 
 LossName = Literal["cross_entropy", "focal", "mse", "mae", "huber"]
-StrategyName = Literal["full", "head", "last_k", "progressive"]
+StrategyName = Literal["full", "head", "last_k", "progressive", "lora"]
+LoraTargets = Literal["attention", "all_linear"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Task = Literal["classification", "regression"]
 
@@ -143,6 +146,23 @@ class FreezingConfig(Frozen):
     freeze_bn: bool = False
 
 
+class LoraConfig(Frozen):
+    """Low-rank adapters (``train.freezing.strategy: lora``): rank ``r``, scale ``alpha / r``
+    (``alpha: null`` ties it to the rank: ``alpha = 2 * r``, the usual choice), dropout on the
+    adapters' input, and the linear layers adapted (``attention``: the query, key and value
+    projections; ``all_linear``: every linear layer of the encoder layers)."""
+
+    r: PositiveInt = 8
+    alpha: PositiveFloat | None = None
+    dropout: FractionBelowOne = 0.0
+    targets: LoraTargets = "attention"
+
+    @property
+    def resolved_alpha(self) -> float:
+        """``alpha``, or ``2 * r`` when it is tied to the rank."""
+        return float(self.alpha if self.alpha is not None else 2 * self.r)
+
+
 class EarlyStoppingConfig(Frozen):
     """Stop after ``patience`` evaluations without an improvement larger than ``min_delta``."""
 
@@ -167,6 +187,7 @@ class TrainConfig(Frozen):
     loss: LossConfig = Field(default_factory=LossConfig)
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
     freezing: FreezingConfig = Field(default_factory=FreezingConfig)
+    lora: LoraConfig | None = None
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
 
     @field_validator("metric")
@@ -191,6 +212,20 @@ class TrainConfig(Frozen):
                 f"got {self.schedule.lr_min}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _lora(self) -> TrainConfig:
+        if self.lora is not None and self.freezing.strategy != "lora":
+            raise ValueError(
+                "train.lora applies only to train.freezing.strategy 'lora' (it would do nothing); "
+                f"got strategy {self.freezing.strategy!r}"
+            )
+        return self
+
+    @property
+    def resolved_lora(self) -> LoraConfig:
+        """``lora`` or its defaults (for the lora strategy)."""
+        return self.lora or LoraConfig()
 
     def resolved_metric(self, task: str) -> str:
         """The selection metric: ``metric`` or the task's default; checked against the task."""

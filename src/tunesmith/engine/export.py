@@ -3,7 +3,11 @@
 Folder layout (written atomically: built in a temporary sibling folder, every file fsynced, a
 checksummed ``MANIFEST.json`` written, then renamed into place)::
 
-    model.safetensors       all weights (backbone + head); never pickle
+    model.safetensors       all weights (backbone + head); never pickle. A model with LoRA
+                            adapters (``train.freezing.strategy: lora``) saves only the adapters
+                            and the head, and ``tunesmith_model.json`` names the base model in
+                            ``lora.base`` (rebuilt from it on load); ``merge_lora=True`` folds
+                            the adapters into the base weights and saves a plain model instead
     tunesmith_model.json    format version, the model config (with build-time resolutions such as
                             pooling), task, label map, preprocessing, metrics, hyperparameters
     backbone/               tokenizer files and the backbone's config (text models), so a reload
@@ -64,11 +68,18 @@ def export_model(
     preprocessing: Mapping[str, Any],
     metrics: Mapping[str, Any] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
+    merge_lora: bool = False,
 ) -> Path:
     """Write the model folder at ``path`` atomically and return ``path``."""
     from safetensors.torch import save_file
 
+    from tunesmith.engine.lora import has_lora, lora_settings, lora_state
+    from tunesmith.engine.lora import merge_lora as merge
+
     target = Path(path)
+    adapters = has_lora(built.model)
+    if merge_lora and not adapters:
+        raise TunesmithError("merge_lora: the model has no LoRA adapters to merge")
     resolved = model_cfg.model_copy(update=built.resolved)
     meta = {
         "format_version": FORMAT_VERSION,
@@ -82,7 +93,15 @@ def export_model(
         "metrics": _clean(dict(metrics or {})),
         "hyperparameters": _clean(dict(hyperparameters or {})),
     }
-    state = {k: v.detach().cpu().contiguous() for k, v in built.model.state_dict().items()}
+    model = built.model
+    if adapters and merge_lora:
+        import copy
+
+        model = merge(copy.deepcopy(model))
+    elif adapters:
+        meta["lora"] = {**lora_settings(model), "base": model_cfg.resolved_name}
+    tensors = lora_state(model) if "lora" in meta else model.state_dict()
+    state = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     with atomic_directory(target) as tmp:
         save_file(_dedupe(state), str(tmp / WEIGHTS), metadata={"format": "pt"})
         if built.tokenizer is not None or built.backbone_config is not None:
@@ -202,11 +221,34 @@ def load_model(path: str | Path) -> LoadedModel:
             f"{root}: model format {meta.get('format_version')!r} is not {FORMAT_VERSION}"
         )
     model_data = dict(meta["model"])
-    if (root / BACKBONE).is_dir():
-        model_data["name"] = str(root / BACKBONE)
-    model_data.update(pretrained=False, weights=None)
+    lora = meta.get("lora")
+    if lora is not None:  # adapters and head only: the base model's weights come from its source
+        model_data.update(name=lora["base"], pretrained=True)
+    else:
+        if (root / BACKBONE).is_dir():
+            model_data["name"] = str(root / BACKBONE)
+        model_data.update(pretrained=False, weights=None)
     cfg = ModelConfig.model_validate(model_data)
     built = build_model(cfg, num_outputs=int(meta["num_outputs"]))
     state = load_file(str(root / WEIGHTS))
-    built.model.load_state_dict(state, strict=True)
+    if lora is None:
+        built.model.load_state_dict(state, strict=True)
+    else:
+        _load_adapters(built.model, lora, state, root)
     return LoadedModel(built, meta, root)
+
+
+def _load_adapters(model: Any, lora: Mapping[str, Any], state: dict[str, Any], root: Path) -> None:
+    from tunesmith.config.train import LoraConfig
+    from tunesmith.engine.lora import apply_lora, lora_state
+
+    settings = {k: v for k, v in lora.items() if k != "base"}
+    apply_lora(model, LoraConfig.model_validate(settings))
+    expected = set(lora_state(model))
+    if set(state) != expected:
+        raise TunesmithError(
+            f"{root}: {WEIGHTS} does not hold the adapters and head of {lora['base']!r} "
+            f"(missing {sorted(expected - set(state))[:3]}, "
+            f"extra {sorted(set(state) - expected)[:3]})"
+        )
+    model.load_state_dict(state, strict=False)

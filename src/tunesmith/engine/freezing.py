@@ -7,7 +7,10 @@ Groups are indexed input side first (``0 .. n-1``); the head always trains.
 * ``last_k``: the last ``k`` groups (``k`` larger than the model: every group);
 * ``progressive``: none in the first ``unfreeze_every`` epochs, then one more group from the
   output side every ``unfreeze_every`` epochs; stage ``s`` scales every LR by
-  ``stage_lr_factor ** s`` when that is set.
+  ``stage_lr_factor ** s`` when that is set;
+* ``lora``: low-rank adapters (:mod:`tunesmith.engine.lora`, ``train.lora``) in every group but
+  the embeddings (group 0, which stays frozen, so its outputs can be cached); only the adapters
+  and the head have ``requires_grad``, the backbone's own weights stay frozen.
 
 Frozen groups get ``requires_grad=False`` and eval mode (dropout off, BatchNorm statistics fixed);
 parameters outside every group freeze with the first (input-side) group. ``freeze_bn`` keeps every
@@ -19,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tunesmith.config.train import FreezingConfig
+from tunesmith.config.train import FreezingConfig, LoraConfig
 from tunesmith.engine.schedules import StageScale
 from tunesmith.utils.registry import Registry
 
@@ -47,10 +50,14 @@ def _progressive(cfg: FreezingConfig, n_groups: int, epoch: int) -> frozenset[in
     return frozenset(range(n_groups - stage, n_groups))
 
 
+def _lora(cfg: FreezingConfig, n_groups: int, epoch: int) -> frozenset[int]:
+    return frozenset(range(1, n_groups))
+
+
 #: strategy name (``train.freezing.strategy``) -> plan(cfg, n_groups, epoch).
 STRATEGIES: Registry[Plan] = Registry(
     "freezing strategy",
-    {"full": _full, "head": _head, "last_k": _last_k, "progressive": _progressive},
+    {"full": _full, "head": _head, "last_k": _last_k, "progressive": _progressive, "lora": _lora},
 )
 
 
@@ -96,7 +103,18 @@ def _is_batchnorm(module: Any) -> bool:
 class Freezer:
     """Applies a freezing plan to a :class:`FineTunable` epoch by epoch."""
 
-    def __init__(self, model: Any, cfg: FreezingConfig, scale: StageScale | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        cfg: FreezingConfig,
+        scale: StageScale | None = None,
+        lora: LoraConfig | None = None,
+    ) -> None:
+        """With the ``lora`` strategy, adapters (``lora``, else the defaults) are injected here."""
+        if cfg.strategy == "lora":
+            from tunesmith.engine.lora import apply_lora
+
+            apply_lora(model, lora or LoraConfig())
         self.model = model
         self.cfg = cfg
         self.scale = scale or StageScale()
@@ -109,12 +127,18 @@ class Freezer:
         factor = lr_stage_factor(self.cfg, epoch)
         changed = plan != self.trainable or factor != self.scale.value
         self.trainable, self.scale.value = plan, factor
-        everything = len(plan) == len(self.groups)
-        for p in self.model.parameters():
-            p.requires_grad_(everything)  # parameters outside any group
-        for index, group in enumerate(self.groups):
-            for p in group.parameters():
-                p.requires_grad_(index in plan)
+        if self.cfg.strategy == "lora":
+            from tunesmith.engine.lora import is_lora_param
+
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(is_lora_param(name))
+        else:
+            everything = len(plan) == len(self.groups)
+            for p in self.model.parameters():
+                p.requires_grad_(everything)  # parameters outside any group
+            for index, group in enumerate(self.groups):
+                for p in group.parameters():
+                    p.requires_grad_(index in plan)
         for p in self.model.head.parameters():
             p.requires_grad_(True)
         self.train_mode()

@@ -188,6 +188,7 @@ def run_job(
             keep_last=plan.refit_on_validation,
         )
         val = dict(result.best_metrics) or _evaluate(cfg, data, built, val_set, device)
+        val.update(_lora_metrics(built))
         fold_metrics.append(val)
         score = val.get(metric, float("nan"))
         scores.append(score)
@@ -220,6 +221,13 @@ def run_job(
         used_feature_cache=bool(getattr(result, "used_feature_cache", False)),
         built=built,
     )
+
+
+def _lora_metrics(built: BuiltModel) -> dict[str, float]:
+    """``trainable_fraction`` for a model with adapters (nothing otherwise)."""
+    from tunesmith.engine.lora import has_lora, trainable_fraction
+
+    return {"trainable_fraction": trainable_fraction(built.model)} if has_lora(built.model) else {}
 
 
 def _test_split(data: DataBundle, evaluate_test: bool) -> Any:
@@ -266,7 +274,12 @@ def _test_and_export(
             task=data.task,
             label_map=data.label_map,
             preprocessing=data.preprocessing,
-            metrics={"validation": val_metrics, "test": test_metrics, "best_epoch": best_epoch},
+            metrics={
+                "validation": val_metrics,
+                "test": test_metrics,
+                "best_epoch": best_epoch,
+                **{k: v for k, v in val_metrics.items() if k == "trainable_fraction"},
+            },
             hyperparameters=cfg.model_dump(mode="json"),
         )
     return test_metrics, export_path
@@ -289,10 +302,14 @@ def _from_saved(
     seed_everything(cfg.seed)
     built = build_model(cfg.model, num_outputs=data.num_outputs)
     _check_modality(data, built)
+    if cfg.train.freezing.strategy == "lora":
+        from tunesmith.engine.lora import apply_lora
+
+        apply_lora(built.model, cfg.train.resolved_lora)
     best_epoch = load_trained(built.model, weights).get("best_epoch")
     built.model.train(False)
     test_set = _test_split(data, plan.evaluate_test)
-    val_metrics = _evaluate(cfg, data, built, data.validation, device)
+    val_metrics = {**_evaluate(cfg, data, built, data.validation, device), **_lora_metrics(built)}
     log.info("loaded trained weights from %s (no training)", weights)
     test_metrics, export_path = _test_and_export(
         cfg, data, built, test_set, val_metrics, best_epoch, plan.export_dir, device

@@ -280,7 +280,7 @@ def fit(
     dev = resolve_device(device if device is not None else cfg.device)
     dtype = autocast_dtype(cfg.precision, dev)
     model.to(dev)
-    freezer = Freezer(model, cfg.freezing)
+    freezer = Freezer(model, cfg.freezing, lora=cfg.lora)
     freezer.start_epoch(0)
     request = _request(cfg, (train_set, val_set), collate_fn, seed, dev, dtype, cache_key_extra)
     stop = frozen_prefix(cfg.freezing, len(freezer.groups), cfg.epochs)

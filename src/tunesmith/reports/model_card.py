@@ -12,6 +12,19 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
 
 
+def _lora_lines(train: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[str]:
+    if (train.get("freezing") or {}).get("strategy") != "lora":
+        return []
+    lora = train.get("lora") or {}
+    fraction = (metrics.get("validation") or {}).get("trainable_fraction")
+    share = f"{100 * fraction:.2f}%" if isinstance(fraction, float) else "unknown"
+    r = lora.get("r", 8)
+    return [
+        f"- LoRA adapters: r {r}, alpha {lora.get('alpha') or 2 * r}, "
+        f"targets {lora.get('targets', 'attention')}; trainable parameters: {share}"
+    ]
+
+
 def model_card(study_name: str, job: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     """A short Markdown model card: what was trained, on what, how it scored."""
     model = job.get("model", {})
@@ -26,6 +39,7 @@ def model_card(study_name: str, job: Mapping[str, Any], metrics: Mapping[str, An
         f"- Selection metric: {metrics['metric']} "
         f"(validation, best epoch {metrics.get('best_epoch')})",
         f"- Chosen from trial {metrics['best_trial']}; seeds checked: {metrics['seeds']}",
+        *_lora_lines(train, metrics),
         "",
         "## Scores",
         "",

@@ -40,12 +40,18 @@ epoch count is a fidelity: the best epoch is recorded and the final run trains f
 _HEAD = {"train.freezing.strategy": ["head"]}
 _LAST_K = {"train.freezing.strategy": ["last_k"]}
 _FULL = {"train.freezing.strategy": ["full"]}
-_DEEP = {"train.freezing.strategy": ["last_k", "full"]}
+_LORA = {"train.freezing.strategy": ["lora"]}
+_DEEP = {"train.freezing.strategy": ["last_k", "full", "lora"]}
 
 # Each freezing strategy has its own learning-rate range: a linear head on frozen features wants
-# rates one to two orders of magnitude above full fine-tuning (whose BERT grid is 2e-5-5e-5).
+# rates one to two orders of magnitude above full fine-tuning (whose BERT grid is 2e-5-5e-5), and
+# LoRA adapters about ten times full fine-tuning's. LoRA searches the rank, the adapted layers and
+# the adapter dropout; alpha is tied to the rank (``train.lora.alpha`` left null: alpha = 2r).
 _TEXT_SPACE: dict[str, dict[str, Any]] = {
-    "train.freezing.strategy": {"type": "categorical", "choices": ["head", "last_k", "full"]},
+    "train.freezing.strategy": {
+        "type": "categorical",
+        "choices": ["head", "last_k", "full", "lora"],
+    },
     "train.freezing.k": {"type": "int", "low": 1, "high": 4, "when": _LAST_K},
     "train.optimizer.lr@head": {
         "type": "float",
@@ -68,6 +74,20 @@ _TEXT_SPACE: dict[str, dict[str, Any]] = {
         "log": True,
         "when": _FULL,
     },
+    "train.optimizer.lr@lora": {
+        "type": "float",
+        "low": 1e-4,
+        "high": 1e-3,
+        "log": True,
+        "when": _LORA,
+    },
+    "train.lora.r": {"type": "categorical", "choices": [4, 8, 16], "when": _LORA},
+    "train.lora.targets": {
+        "type": "categorical",
+        "choices": ["attention", "all_linear"],
+        "when": _LORA,
+    },
+    "train.lora.dropout": {"type": "categorical", "choices": [0.0, 0.1], "when": _LORA},
     # Larger batches for the head: fewer steps per epoch over the cached features.
     "train.batch_size@head": {"type": "categorical", "choices": [32, 64, 128], "when": _HEAD},
     "train.batch_size@deep": {"type": "categorical", "choices": [16, 32], "when": _DEEP},
