@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from tunesmith.engine.data.raw import LabelMap
 from tunesmith.engine.models.base import BuiltModel
 from tunesmith.errors import DataError, TunesmithError
 from tunesmith.utils.atomic import atomic_directory, verify_manifest
+
+if TYPE_CHECKING:
+    from tunesmith.engine.ensemble import EnsembleModel
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +207,11 @@ def _as_image(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def load_model(path: str | Path) -> LoadedModel:
-    """Load an exported folder after checking every file against its manifest."""
+def load_model(path: str | Path) -> LoadedModel | EnsembleModel:
+    """Load an exported folder after checking every file against its manifest.
+
+    A :class:`LoadedModel`, or for an ensemble folder an
+    :class:`~tunesmith.engine.ensemble.EnsembleModel` (the same prediction interface)."""
     from safetensors.torch import load_file
 
     from tunesmith.engine.models.registry import build_model
@@ -220,6 +226,10 @@ def load_model(path: str | Path) -> LoadedModel:
         raise TunesmithError(
             f"{root}: model format {meta.get('format_version')!r} is not {FORMAT_VERSION}"
         )
+    if meta.get("kind") == "ensemble":
+        from tunesmith.engine.ensemble import load_ensemble
+
+        return load_ensemble(root, meta)
     model_data = dict(meta["model"])
     lora = meta.get("lora")
     if lora is not None:  # adapters and head only: the base model's weights come from its source

@@ -213,9 +213,12 @@ def check_space_paths(base: Mapping[str, Any], space: Any) -> None:
                 f"space.{name}: a fine-tuning space writes into {', '.join(JOB_SECTIONS)}; "
                 f"{name!r} is outside them"
             )
-        value = _example_value(space.specs[name])
+        spec = space.specs[name]
+        value = _example_value(spec)
+        # A conditional parameter is tried under its condition (train.lora.r needs strategy lora).
+        given = {k: v[0] for k, v in (getattr(spec, "when", None) or {}).items() if v}
         try:
-            validate_job(job_mapping(base, {name: value}), "the base job")
+            validate_job(job_mapping(base, {**given, name: value}), "the base job")
         except ConfigError as exc:
             raise ConfigError(f"space.{name}: setting it to {value!r} gives: {exc}") from None
 
