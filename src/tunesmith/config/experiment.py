@@ -300,6 +300,19 @@ class FinalConfig(Frozen):
     ``train+validation`` first retrains it on both splits for its best epoch count."""
 
     train_on: Literal["train", "train+validation"] = "train"
+    ensemble: int | None = Field(default=None, ge=2)
+    """Also average the predicted probabilities of the top ``ensemble`` re-checked models (their
+    search weights), score that ensemble on the test split next to the single winner, and export
+    it to ``runs/<name>/best/ensemble``."""
+
+    @model_validator(mode="after")
+    def _ensemble(self) -> FinalConfig:
+        if self.ensemble is not None and self.train_on != "train":
+            raise ValueError(
+                "final.ensemble averages the models the search trained; rule: it needs "
+                f"final.train_on 'train', got {self.train_on!r}"
+            )
+        return self
 
 
 class ExperimentConfig(Frozen):
@@ -356,7 +369,7 @@ class ExperimentConfig(Frozen):
             stray = [k for k in ("model", "train") if getattr(self, k) is not None]
             if self.warm_start is not None and self.warm_start.recipes:
                 stray.append("warm_start.recipes (recipes are per model family)")
-            if self.final.train_on != "train":
+            if self.final.train_on != "train" or self.final.ensemble is not None:
                 stray.append("final")
             if stray:
                 raise ValueError(
@@ -364,6 +377,11 @@ class ExperimentConfig(Frozen):
                 )
             if self.space == "default":
                 raise ValueError("space: default needs a fine-tuning job (model, data, train)")
+        elif self.final.ensemble is not None and self.final.ensemble > self.recheck.top_k:
+            raise ValueError(
+                f"final.ensemble {self.final.ensemble}: rule: at most recheck.top_k "
+                f"({self.recheck.top_k}) models are re-checked to average"
+            )
         elif self.final.train_on == "train+validation" and self.data and self.data.kfold:
             raise ValueError(
                 "final.train_on: train+validation needs one validation split, but data.kfold "

@@ -89,7 +89,7 @@ def write_summary(result: TuneResult, out: TextIO, *, leaderboard: bool = False)
     if leaderboard:
         _write_leaderboard(study, out)
         _write_recheck(study.user_attrs.get("recheck") or [], out)
-        _write_final(study.user_attrs.get("final"), out)
+        _write_final(study.user_attrs.get("final"), out, study.user_attrs.get("ensemble"))
 
 
 def _fmt(value: Any) -> str:
@@ -125,7 +125,9 @@ def _write_recheck(recheck: list[dict[str, Any]], out: TextIO) -> None:
         )
 
 
-def _write_final(final: dict[str, Any] | None, out: TextIO) -> None:
+def _write_final(
+    final: dict[str, Any] | None, out: TextIO, ensemble: dict[str, Any] | None = None
+) -> None:
     if not final:
         return
     metric = final["metric"]
@@ -142,3 +144,9 @@ def _write_final(final: dict[str, Any] | None, out: TextIO) -> None:
     best = Path(final["model_path"]).parent
     out.write(f"  best model: {best}/  (load with tunesmith.load_model('{final['model_path']}'))\n")
     out.write(f"  report:     {best.parent / 'report' / 'report.html'}\n")
+    if ensemble:
+        out.write(
+            f"  ensemble of the top {ensemble['k']} (trials {ensemble['trials']}): test {metric} "
+            f"{_fmt(ensemble['test'].get(metric))} against the winner's "
+            f"{_fmt(ensemble['winner_test'].get(metric))}; {ensemble['model_path']}\n"
+        )

@@ -296,6 +296,10 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         budget=budget,
     )
     write_best_folder(run_dir, study, record, objective.base)
+    if config.final.ensemble is not None:
+        from tunesmith.experiment.finetune.ensemble import run_ensemble
+
+        run_ensemble(study, objective.trials_dir, k=config.final.ensemble, run_dir=run_dir)
     try:
         from tunesmith.reports import write_report
 
