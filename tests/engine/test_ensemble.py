@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tunesmith.config.finetune import FinetuneConfig
-from tunesmith.engine.ensemble import EnsembleModel, average, export_ensemble
-from tunesmith.engine.export import load_model
+from tunesmith.engine.ensemble import EnsembleModel, average
+from tunesmith.engine.export import export_ensemble, load_model
 from tunesmith.engine.job import JobPlan, run_job
 from tunesmith.errors import TunesmithError
 from tunesmith.utils.atomic import CorruptArtifactError

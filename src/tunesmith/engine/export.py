@@ -226,10 +226,10 @@ def load_model(path: str | Path) -> LoadedModel | EnsembleModel:
         raise TunesmithError(
             f"{root}: model format {meta.get('format_version')!r} is not {FORMAT_VERSION}"
         )
-    if meta.get("kind") == "ensemble":
+    if meta.get("kind") == "ensemble":  # tunesmith.engine.ensemble.KIND
         from tunesmith.engine.ensemble import load_ensemble
 
-        return load_ensemble(root, meta)
+        return load_ensemble(root, meta, load_model)
     model_data = dict(meta["model"])
     lora = meta.get("lora")
     if lora is not None:  # adapters and head only: the base model's weights come from its source
@@ -262,3 +262,43 @@ def _load_adapters(model: Any, lora: Mapping[str, Any], state: dict[str, Any], r
             f"extra {sorted(set(state) - expected)[:3]})"
         )
     model.load_state_dict(state, strict=False)
+
+
+def export_ensemble(
+    path: str | Path, members: Sequence[str | Path], metrics: Mapping[str, Any] | None = None
+) -> Path:
+    """Copy the exported model folders ``members`` into one ensemble folder at ``path``."""
+    import shutil
+
+    from tunesmith.engine.ensemble import KIND, MEMBERS
+
+    if len(members) < 2:
+        raise TunesmithError(f"an ensemble needs at least 2 members, got {len(members)}")
+    metas = []
+    for member in members:
+        verify_manifest(member)
+        metas.append(json.loads((Path(member) / META).read_text(encoding="utf-8")))
+    first = metas[0]
+    for member, meta in zip(members, metas, strict=True):
+        if meta.get("task") != first.get("task") or meta.get("labels") != first.get("labels"):
+            raise TunesmithError(
+                f"ensemble member {member}: its task or labels differ from {members[0]}'s"
+            )
+    names = [f"{MEMBERS}/{i:02d}" for i in range(len(members))]
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "kind": KIND,
+        "task": first["task"],
+        "labels": first.get("labels"),
+        "num_outputs": first.get("num_outputs"),
+        "members": names,
+        "metrics": _clean(dict(metrics or {})),
+    }
+    target = Path(path)
+    with atomic_directory(target) as tmp:
+        for member, name in zip(members, names, strict=True):
+            shutil.copytree(member, tmp / name)
+        (tmp / META).write_text(
+            json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
+        )
+    return target

@@ -20,7 +20,7 @@ def run_ensemble(study: Any, trials_dir: str | Path, *, k: int, run_dir: Path) -
     """Score and export the ensemble of the top ``k`` re-checked trials; return its record."""
     import yaml
 
-    from tunesmith.engine.ensemble import evaluate_ensemble
+    from tunesmith.engine.ensemble_eval import evaluate_ensemble
     from tunesmith.engine.weights import WEIGHTS_FILE
     from tunesmith.errors import ConfigError
     from tunesmith.experiment.finetune.objective import validate_job
