@@ -174,3 +174,34 @@ def test_model_card_names_the_adapters_and_the_trained_share():
     assert "LoRA adapters: r 4, alpha 8, targets all_linear; trainable parameters: 1.23%" in card
     job["train"] = {"freezing": {"strategy": "full"}}
     assert "LoRA" not in model_card("s", job, metrics)
+
+
+def test_job_plan_merge_lora_exports_a_plain_model(tmp_path, tiny_bert_dir):
+    from tunesmith import load_model
+
+    cfg = _job(tmp_path, tiny_bert_dir, targets="all_linear")
+    r = run_job(cfg, JobPlan(export_dir=tmp_path / "model", merge_lora=True))
+    meta = json.loads((tmp_path / "model" / "tunesmith_model.json").read_text())
+    assert "lora" not in meta and meta["metrics"]["trainable_fraction"] > 0
+    texts = ["good great fine 1", "bad awful poor 2"]
+    batch = r.built.collate_fn([{"text": t} for t in texts])
+    with torch.no_grad():
+        direct = torch.softmax(r.model.eval()(batch), dim=1).numpy()
+    np.testing.assert_allclose(load_model(r.export_path).predict_proba(texts), direct, atol=1e-5)
+
+
+def test_final_merge_lora_needs_a_text_model(tmp_path):
+    from tunesmith.config.experiment import ExperimentConfig
+
+    base = {
+        "study": {"name": "m"},
+        "space": {"train.optimizer.lr": {"type": "float", "low": 1e-3, "high": 1e-2}},
+        "data": {"train": str(tmp_path / "d.npz")},
+        "final": {"merge_lora": True},
+    }
+    custom = {"kind": "custom", "factory": "tiny_factories:make_net", "head": "fc",
+              "groups": ["body"]}  # fmt: skip
+    with pytest.raises(ValueError, match="final.merge_lora: LoRA applies to model.kind hf_text"):
+        ExperimentConfig.model_validate({**base, "model": custom})
+    ok = ExperimentConfig.model_validate({**base, "model": {"kind": "hf_text"}})
+    assert ok.final.merge_lora

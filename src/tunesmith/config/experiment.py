@@ -300,6 +300,8 @@ class FinalConfig(Frozen):
     ``train+validation`` first retrains it on both splits for its best epoch count."""
 
     train_on: Literal["train", "train+validation"] = "train"
+    merge_lora: bool = False
+    """Export a LoRA winner with its adapters folded into the base weights (a plain model)."""
     ensemble: int | None = Field(default=None, ge=2)
     """Also average the predicted probabilities of the top ``ensemble`` re-checked models (their
     search weights), score that ensemble on the test split next to the single winner, and export
@@ -369,7 +371,7 @@ class ExperimentConfig(Frozen):
             stray = [k for k in ("model", "train") if getattr(self, k) is not None]
             if self.warm_start is not None and self.warm_start.recipes:
                 stray.append("warm_start.recipes (recipes are per model family)")
-            if self.final.train_on != "train" or self.final.ensemble is not None:
+            if self.final != FinalConfig():
                 stray.append("final")
             if stray:
                 raise ValueError(
@@ -377,6 +379,11 @@ class ExperimentConfig(Frozen):
                 )
             if self.space == "default":
                 raise ValueError("space: default needs a fine-tuning job (model, data, train)")
+        elif self.final.merge_lora and self.model is not None and self.model.kind != "hf_text":
+            raise ValueError(
+                f"final.merge_lora: LoRA applies to model.kind hf_text only, so it would do "
+                f"nothing; got model.kind {self.model.kind!r}"
+            )
         elif self.final.ensemble is not None and self.final.ensemble > self.recheck.top_k:
             raise ValueError(
                 f"final.ensemble {self.final.ensemble}: rule: at most recheck.top_k "

@@ -41,7 +41,8 @@ class JobPlan:
     weights there (:mod:`tunesmith.engine.weights`). ``refit_on_validation``: train on train +
     validation for exactly ``train.epochs`` epochs and keep the last epoch's weights (the
     validation metrics then describe seen data). ``metrics_path``: append every evaluation's
-    record to this ``metrics.jsonl``.
+    record to this ``metrics.jsonl``. ``merge_lora``: the export folds LoRA adapters into the
+    base weights (a model without adapters is exported as it is).
     """
 
     load_weights: str | Path | None = None
@@ -50,6 +51,7 @@ class JobPlan:
     save_weights: str | Path | None = None
     refit_on_validation: bool = False
     metrics_path: str | Path | None = None
+    merge_lora: bool = False
 
     def check(self, cfg: FinetuneConfig) -> None:
         """Raise when this plan cannot run, alone or with ``cfg``."""
@@ -205,7 +207,7 @@ def run_job(
 
         save_trained(built.model, plan.save_weights, {"best_epoch": result.best_epoch})
     test_metrics, export_path = _test_and_export(
-        cfg, data, built, test_set, val_metrics, result.best_epoch, plan.export_dir, device
+        cfg, data, built, test_set, val_metrics, result.best_epoch, plan, device
     )
     return JobResult(
         val_metrics=val_metrics,
@@ -255,10 +257,13 @@ def _test_and_export(
     test_set: Any,
     val_metrics: dict[str, float],
     best_epoch: int | None,
-    out_dir: str | Path | None,
+    plan: JobPlan,
     device: Any,
 ) -> tuple[dict[str, float] | None, Path | None]:
     """Evaluate the finished model on the test split (when given) and export it (when asked)."""
+    from tunesmith.engine.lora import has_lora
+
+    out_dir = plan.export_dir
     test_metrics = None
     if test_set is not None:
         test_metrics = _evaluate(cfg, data, built, test_set, device)
@@ -281,6 +286,7 @@ def _test_and_export(
                 **{k: v for k, v in val_metrics.items() if k == "trainable_fraction"},
             },
             hyperparameters=cfg.model_dump(mode="json"),
+            merge_lora=plan.merge_lora and has_lora(built.model),
         )
     return test_metrics, export_path
 
@@ -312,7 +318,7 @@ def _from_saved(
     val_metrics = {**_evaluate(cfg, data, built, data.validation, device), **_lora_metrics(built)}
     log.info("loaded trained weights from %s (no training)", weights)
     test_metrics, export_path = _test_and_export(
-        cfg, data, built, test_set, val_metrics, best_epoch, plan.export_dir, device
+        cfg, data, built, test_set, val_metrics, best_epoch, plan, device
     )
     return JobResult(
         val_metrics=val_metrics,

@@ -73,6 +73,7 @@ class FinetuneObjective:
     weights come from the very same job config; they are loaded and evaluated instead of
     training the model again. ``train_on_validation``: in the final phase, train on train +
     validation for the given ``train.epochs`` (no early stopping) and keep the last epoch.
+    ``merge_lora``: the final export folds LoRA adapters into the base weights.
     """
 
     seeds_itself = True  # the job seeds from its config's seed, in the worker that runs it
@@ -87,6 +88,7 @@ class FinetuneObjective:
     reuse_from: str | None = None
     train_on_validation: bool = False
     search_scores: dict[str, float] | None = None
+    merge_lora: bool = False
     _cache: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -159,6 +161,7 @@ class FinetuneObjective:
             save_weights=folder / WEIGHTS_FILE if keep else None,
             refit_on_validation=refit,
             metrics_path=folder / "metrics.jsonl",
+            merge_lora=final and self.merge_lora,
         )
         run = partial(run_job, job, callbacks=callbacks, feature_cache=self._feature_cache())
         saved = self._reusable(job) if final and not refit else None

@@ -88,7 +88,11 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
         )
     run_dir = run_dir_of(config)
     return FinetuneObjective(
-        base, metric, str(run_dir / "trials"), cache_dir=str(run_dir / "cache" / "features")
+        base,
+        metric,
+        str(run_dir / "trials"),
+        cache_dir=str(run_dir / "cache" / "features"),
+        merge_lora=config.final.merge_lora,
     )
 
 
