@@ -29,6 +29,7 @@ from tunesmith.experiment.duplicates import Duplicates, is_duplicate
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
 from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, to_values
 from tunesmith.experiment.signals import GracefulStop
+from tunesmith.experiment.stops import grid_exhausted, stop_message, target_or_patience
 from tunesmith.runners.base import Outcome, Runner, TrialTask
 from tunesmith.storage.internals import grid_size
 from tunesmith.storage.leases import (
@@ -151,7 +152,7 @@ class Coordinator:
                     return "failures"
         except BaseException as exc:
             with self._guard.critical():
-                self._abandon_live(_stop_message(exc))
+                self._abandon_live(stop_message(exc))
                 self._runner.close()  # no worker outlives the trials just failed
             raise
 
@@ -369,41 +370,10 @@ class Coordinator:
         evaluated = sum(t.state in counted and WARM_START_FROM not in t.user_attrs for t in trials)
         if cfg.n_trials is not None and evaluated + self._started_since_read >= cfg.n_trials:
             return "n_trials"
-        if self._grid_exhausted(trials):
+        if grid_exhausted(self.study.sampler, trials):
             return "grid exhausted"
         if not self._multi:
-            return self._single_objective_stop(trials)
-        return None
-
-    def _grid_exhausted(self, trials: list[Any]) -> bool:
-        total = grid_size(self.study.sampler)
-        if total is None:
-            return False
-        from optuna.trial import TrialState
-
-        used = {
-            t.system_attrs.get("grid_id")
-            for t in trials
-            if "grid_id" in t.system_attrs
-            and (t.state.is_finished() or t.state == TrialState.RUNNING)
-        }
-        return len(used) >= int(total)
-
-    def _single_objective_stop(self, trials: list[Any]) -> str | None:
-        from optuna.trial import TrialState
-
-        cfg = self._cfg
-        done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        if not done:
-            return None
-        sign = 1.0 if cfg.all_directions[0] == "maximize" else -1.0
-        if cfg.target is not None and any(sign * t.value >= sign * cfg.target for t in done):
-            return "target reached"
-        if cfg.patience is not None:
-            done.sort(key=lambda t: (t.datetime_complete or t.datetime_start, t.number))
-            best = max(range(len(done)), key=lambda i: (sign * done[i].value, -i))
-            if len(done) - 1 - best >= cfg.patience:
-                return "patience"
+            return target_or_patience(self._cfg, trials)
         return None
 
     def _best_value(self) -> float | None:
@@ -431,11 +401,3 @@ class Coordinator:
             done_at_start=t.done_at_start,
         )
         self._on_event(StudyEvent(kind, progress, **fields))
-
-
-def _stop_message(exc: BaseException) -> str:
-    """The fail reason of trials ended because the coordinator stops on ``exc``."""
-    if isinstance(exc, KeyboardInterrupt):
-        text = str(exc)
-        return text if text.startswith("interrupted") else "interrupted"
-    return f"coordinator stopped: {type(exc).__name__}: {exc}"
