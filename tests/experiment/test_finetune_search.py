@@ -436,20 +436,33 @@ def test_default_space_and_recipes_validate_and_come_first(
     assert not cost_aware(cfg.model_copy(update={"space": own}), SearchSpace.from_config(own))
     added = warm_start(cfg, space, study)
     assert added == cfg.warm_start.max_recipes == 3
-    # The grid's first three (lr, batch) pairs; its three epoch counts of each are one run.
+    # The partial fine-tuning recipe, then the grid's first two (lr, batch) pairs; its three
+    # epoch counts of each are one run.
+    partial, *grid_recipes = recipes("hf_text")
     pairs = list(
-        dict.fromkeys((r["train.optimizer.lr"], r["train.batch_size"]) for r in recipes("hf_text"))
+        dict.fromkeys((r["train.optimizer.lr"], r["train.batch_size"]) for r in grid_recipes)
     )
+    common = {
+        "train.optimizer.weight_decay": 0.01,
+        "train.schedule.name": "linear",
+        "train.schedule.warmup_ratio": 0.1,
+    }
     expected = [
+        {
+            "train.freezing.strategy": "last_k",
+            "train.freezing.k": partial["train.freezing.k"],
+            "train.optimizer.lr@last_k": partial["train.optimizer.lr"],
+            "train.batch_size@deep": 32,
+            **common,
+        }
+    ] + [
         {
             "train.freezing.strategy": "full",
             "train.optimizer.lr@full": lr,
             "train.batch_size@deep": bs,
-            "train.optimizer.weight_decay": 0.01,
-            "train.schedule.name": "linear",
-            "train.schedule.warmup_ratio": 0.1,
+            **common,
         }
-        for lr, bs in pairs[:3]
+        for lr, bs in pairs[:2]
     ]
     assert projected_recipes(cfg, space) == expected
     waiting = study.get_trials(states=(TrialState.WAITING,))

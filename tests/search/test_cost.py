@@ -6,14 +6,21 @@ import math
 import pytest
 
 from tunesmith.search.cost import (
-    DEPTH_COST_FACTOR,
+    DEPTH_COST_FACTORS,
     MIN_TRIALS,
     Arm,
     CostModel,
+    depth_cost_factor,
     expected_improvement,
 )
 
-ARMS = [Arm("full", 2, 4), Arm("head", 0, 40), Arm("last_k", 1, 4), Arm("recipe0", 2, 4, limit=1)]
+ARMS = [
+    Arm("full", 2, 4),
+    Arm("head", 0, 40),
+    Arm("last_k", 1, 4),
+    Arm("recipe0", 2, 4, limit=1, recipe=True),
+]
+HEAD_TO_LAST, LAST_TO_FULL = DEPTH_COST_FACTORS
 
 
 def _names(model: CostModel, left: float | None = None) -> list[str]:
@@ -34,8 +41,9 @@ def test_deeper_arms_open_after_min_trials_and_their_cost_is_derived() -> None:
     assert "full" not in _names(model)  # last_k has not run yet
     assert model.epoch_seconds("head") == pytest.approx(0.1)
     assert model.expected_trial_seconds("head") == pytest.approx(2.0)
-    assert model.expected_trial_seconds("last_k") == pytest.approx(0.1 * DEPTH_COST_FACTOR * 4)
-    assert model.expected_trial_seconds("full") == pytest.approx(0.1 * DEPTH_COST_FACTOR**2 * 4)
+    assert model.expected_trial_seconds("last_k") == pytest.approx(0.1 * HEAD_TO_LAST * 4)
+    full = 0.1 * HEAD_TO_LAST * LAST_TO_FULL * 4
+    assert model.expected_trial_seconds("full") == pytest.approx(full)
 
 
 def test_converged_cheap_arm_yields_to_a_deeper_one_that_promises_a_gain() -> None:
@@ -61,7 +69,7 @@ def test_arm_that_does_not_fit_in_the_time_left_is_not_ranked() -> None:
         model.observe("head", seconds=1.0, epochs_run=10, score=0.7)
         model.observe("last_k", seconds=20.0, epochs_run=4, score=0.8)
     full = model.expected_trial_seconds("full")
-    assert full == pytest.approx(5.0 * DEPTH_COST_FACTOR * 4)
+    assert full == pytest.approx(5.0 * LAST_TO_FULL * 4)
     assert "full" in _names(model, left=full + 1)
     assert "recipe0" in _names(model, left=full + 1)
     assert {"full", "recipe0"}.isdisjoint(_names(model, left=full - 1))
@@ -116,3 +124,31 @@ def test_one_bad_deeper_trial_does_not_condemn_its_arm() -> None:
     for _ in range(MIN_TRIALS - 1):
         model.observe("last_k", seconds=20.0, epochs_run=4, score=0.60)
     assert _names(model)[0] != "last_k"  # now its own scores speak: it is worse
+
+
+def test_depth_cost_factor_multiplies_the_levels_and_repeats_the_last() -> None:
+    assert depth_cost_factor(0, 0) == 1.0
+    assert depth_cost_factor(0, 2) == pytest.approx(HEAD_TO_LAST * LAST_TO_FULL)
+    assert depth_cost_factor(1, 3) == pytest.approx(LAST_TO_FULL**2)
+
+
+def test_a_recipe_runs_before_the_sampler_draws_of_its_depth() -> None:
+    arms = [Arm("head", 0, 40), Arm("last_k", 1, 4), Arm("recipe0", 1, 4, limit=1, recipe=True)]
+    model = CostModel(arms)
+    for _ in range(MIN_TRIALS):
+        model.observe("head", seconds=2.0, epochs_run=20, score=0.75)
+    assert _names(model)[:2] == ["recipe0", "last_k"]  # same cost, a larger promised gain
+    model.observe("recipe0", seconds=60.0, epochs_run=4, score=0.80)
+    assert "recipe0" not in _names(model)  # run once
+
+
+def test_a_good_first_deeper_trial_raises_its_arms_belief() -> None:
+    model = CostModel(ARMS)
+    for _ in range(MIN_TRIALS):
+        model.observe("head", seconds=2.0, epochs_run=20, score=0.75)
+    model.observe("last_k", seconds=60.0, epochs_run=4, score=0.82)
+    last_k = next(r for r in model.rank() if r.arm.name == "last_k")
+    # its own 0.82 (not the prior 0.75 + gain) is the belief's mean: EI over 0.82 is the
+    # spread's share alone, which the prior's lower mean would shrink towards 0
+    assert last_k.improvement > 0.005
+    assert _names(model)[0] == "last_k"

@@ -6,7 +6,7 @@ from tunesmith.config.loader import set_dotted
 from tunesmith.config.search import param_path
 from tunesmith.config.train import TrainConfig
 from tunesmith.errors import ConfigError
-from tunesmith.search.defaults import FAMILIES, default_space, family_of, recipes
+from tunesmith.search.defaults import FAMILIES, PARTIAL_K, default_space, family_of, recipes
 from tunesmith.search.space import SearchSpace
 
 BASE = {"data": {"builtin": "digits"}, "model": {"kind": "efficientnet"}}
@@ -39,8 +39,14 @@ def test_recipes_are_valid_train_settings(kind):
         TrainConfig.model_validate(train)
 
 
-def test_bert_recipes_are_the_paper_grid_with_the_usual_setting_first():
-    rs = recipes("hf_text")
+def test_text_recipes_start_with_partial_fine_tuning_then_the_bert_grid():
+    partial, *rs = recipes("hf_text")
+    assert partial["train.freezing.strategy"] == "last_k"
+    assert partial["train.freezing.k"] == PARTIAL_K
+    space = default_space("hf_text")
+    lr = space["train.optimizer.lr@last_k"]
+    assert lr["low"] < partial["train.optimizer.lr"] < lr["high"]  # inside its strategy's range
+    assert all(r["train.freezing.strategy"] == "full" for r in rs)
     assert len(rs) == 18
     assert {r["train.optimizer.lr"] for r in rs} == {2e-5, 3e-5, 5e-5}
     assert {r["train.batch_size"] for r in rs} == {16, 32}

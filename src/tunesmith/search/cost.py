@@ -6,14 +6,15 @@ The model keeps, per *arm* (a strategy, or a published recipe), the measured sec
 and the scores of its finished trials, and ranks the arms by **expected improvement per second**:
 
 * expected seconds of a trial = the median of the arm's measured trials; before an arm has run,
-  the measured seconds per epoch of the deepest shallower arm, times :data:`DEPTH_COST_FACTOR` per
-  level of depth, times the arm's epochs (a unit prior when nothing ran yet, which keeps the
-  cheapest arm first);
+  the measured seconds per epoch of the deepest shallower arm, times the factor of each level of
+  depth between them (:data:`DEPTH_COST_FACTORS`), times the arm's epochs (a unit prior when
+  nothing ran yet, which keeps the cheapest arm first);
 * expected improvement over the best score so far, under a normal belief about the arm's next
   score: for an arm that ran :data:`MIN_TRIALS` trials (or the cheapest arm, once scored), the
   mean and spread of its last :data:`RECENT` scores; for a deeper arm before that, the best score
-  of the shallower arms plus :data:`PRIOR_GAIN` (a deeper strategy promises a gain), with spread
-  :data:`PRIOR_SPREAD`;
+  of the shallower arms plus :data:`PRIOR_GAIN` (a deeper strategy promises a gain; a known-good
+  recipe promises :data:`RECIPE_GAIN`), or the mean of its own scores when that is higher, with
+  spread :data:`PRIOR_SPREAD`;
 * an arm whose expected trial does not fit in the time left is not ranked (not started), and an
   arm is tried only after every shallower arm has :data:`MIN_TRIALS` finished trials.
 
@@ -27,10 +28,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-DEPTH_COST_FACTOR = 30.0
-"""Prior ratio of an arm's epoch cost to the next shallower arm's, until it is measured."""
+DEPTH_COST_FACTORS: tuple[float, ...] = (30.0, 3.0)
+"""Prior ratio of an epoch's cost at depth ``d + 1`` to one at depth ``d``, until measured. Depth 1
+(the top layers trained by backpropagation, the lower ones cached) costs about 30 head epochs on
+cached features; depth 2 (every layer) about 3 depth-1 epochs: a last-k trial trains k of the L
+layers, up to 4 of 6 in the default text space. Deeper levels repeat the last factor."""
 PRIOR_GAIN = 0.01
 """How much a not yet tried deeper arm is expected to beat the shallower arms' best score."""
+RECIPE_GAIN = 0.02
+"""The same for a known-good recipe (a published or rule-of-thumb configuration): it is expected
+to do better than a configuration the sampler draws for the same strategy, so it runs first."""
 PRIOR_SPREAD = 0.02
 """Spread of the belief about a not yet tried arm's score."""
 MIN_SPREAD = 1e-3
@@ -41,12 +48,22 @@ MIN_TRIALS = 3
 @dataclass(frozen=True)
 class Arm:
     """One choice the schedule can make: ``depth`` orders arms from cheap (0) to deep;
-    ``epochs`` is what one trial may train; ``limit`` caps its trials (a recipe runs once)."""
+    ``epochs`` is what one trial may train; ``limit`` caps its trials (a recipe runs once);
+    ``recipe``: a known-good configuration rather than the sampler's draw."""
 
     name: str
     depth: int
     epochs: int
     limit: int | None = None
+    recipe: bool = False
+
+
+def depth_cost_factor(shallow: int, deep: int) -> float:
+    """The prior ratio of an epoch's cost at depth ``deep`` to one at depth ``shallow``."""
+    factor = 1.0
+    for level in range(shallow, deep):
+        factor *= DEPTH_COST_FACTORS[min(level, len(DEPTH_COST_FACTORS) - 1)]
+    return factor
 
 
 @dataclass
@@ -127,7 +144,7 @@ class CostModel:
         for other in reversed(self._arms):
             per_epoch = self.epoch_seconds(other.name)
             if other.depth <= target.depth and per_epoch is not None:
-                return per_epoch * DEPTH_COST_FACTOR ** (target.depth - other.depth) * target.epochs
+                return per_epoch * depth_cost_factor(other.depth, target.depth) * target.epochs
         return None
 
     def _by_name(self, name: str) -> Arm:
@@ -154,7 +171,10 @@ class CostModel:
         ]
         if not shallower:
             return None
-        return max(shallower) + PRIOR_GAIN, PRIOR_SPREAD
+        prior = max(shallower) + (RECIPE_GAIN if arm.recipe else PRIOR_GAIN)
+        # A good first trial raises the belief; a bad one does not lower it below the prior.
+        own = sum(scores) / len(scores) if scores else prior
+        return max(prior, own), PRIOR_SPREAD
 
     def rank(self, time_left: float | None = None) -> list[Ranked]:
         """Arms that may run next, best expected improvement per second first.
@@ -180,7 +200,7 @@ class CostModel:
                 improvement = 1.0  # nothing scored yet: only the cost matters
             else:
                 improvement = expected_improvement(belief[0], belief[1], best)
-            cost = seconds if seconds is not None else DEPTH_COST_FACTOR**arm.depth
+            cost = seconds if seconds is not None else depth_cost_factor(0, arm.depth)
             out.append(Ranked(arm, cost, improvement))
         out.sort(key=lambda r: (-r.rate, r.arm.depth))
         return out

@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 STRATEGY = "train.freezing.strategy"
 ARM_ATTR = "tunesmith_arm"
-DEPTH = {"head": 0, "last_k": 1, "progressive": 1, "lora": 1, "full": 2}
+# LoRA backpropagates through every layer (only the adapters' weights are trained): on a CPU a
+# LoRA epoch costs about what a full one does, so it sits at full depth.
+DEPTH = {"head": 0, "last_k": 1, "progressive": 1, "lora": 2, "full": 2}
 
 
 def _epochs(space: Any, strategy: str, fallback: int) -> int:
@@ -47,7 +49,8 @@ def build_arms(
     for i, recipe in enumerate(recipes):
         strategy = str(recipe.get(STRATEGY, "full"))
         name = f"recipe{i}"
-        arms.append(Arm(name, DEPTH.get(strategy, 2), _epochs(space, strategy, base_epochs), 1))
+        depth = DEPTH.get(strategy, 2)
+        arms.append(Arm(name, depth, _epochs(space, strategy, base_epochs), 1, recipe=True))
         recipe_params[name] = dict(recipe)
     if "full" in choices:
         arms.append(Arm("full", DEPTH["full"], _epochs(space, "full", base_epochs)))
