@@ -73,6 +73,36 @@ def _columns(teacher_labels: Sequence[Any] | None, label_map: LabelMap, path: Pa
     return [theirs.index(v) for v in ours]
 
 
+def check_teacher(path: Path, label_map: LabelMap | None, modality: str | None) -> list[int]:
+    """Check from its ``tunesmith_model.json`` alone that the teacher at ``path`` can teach this
+    job (a classifier of the same classes, reading the same kind of input); return, for each of
+    the job's classes, the teacher's output column that predicts it."""
+    from tunesmith.engine.export import META
+
+    teacher_fingerprint(path)
+    try:
+        meta = json.loads((path / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"distill.teacher: cannot read {path / META}: {exc}") from None
+    if meta.get("task") != "classification" or label_map is None:
+        raise ConfigError(
+            f"distill.teacher: {path} is a {meta.get('task')} model; distillation needs a "
+            "classifier for a classification job"
+        )
+    theirs = meta.get("modality") or (meta.get("preprocessing") or {}).get("modality")
+    known = ("text", "image", "tabular")
+    if theirs in known and modality in known and theirs != modality:
+        raise ConfigError(
+            f"distill.teacher: {path} reads {theirs} inputs, but the job's data is {modality}"
+        )
+    return _columns(meta.get("labels"), label_map, path)
+
+
+def _modality(dataset: Any) -> str | None:
+    key = getattr(dataset, "input_key", None)
+    return {"text": "text", "pixel_values": "image", "inputs": "tabular"}.get(str(key))
+
+
 def compute_teacher_logits(
     path: Path, dataset: Any, label_map: LabelMap, batch_size: int = 64
 ) -> torch.Tensor:
@@ -82,21 +112,8 @@ def compute_teacher_logits(
 
     from tunesmith.engine.export import load_model
 
+    columns = check_teacher(path, label_map, _modality(dataset))
     teacher = load_model(path)
-    if teacher.task != "classification":
-        raise ConfigError(
-            f"distill.teacher: {path} is a {teacher.task} model; distillation needs a classifier"
-        )
-    modality = teacher.meta.get("modality") or teacher.meta.get("preprocessing", {}).get(
-        "modality"
-    )
-    ours = getattr(dataset, "input_key", None)
-    wanted = {"text": "text", "pixel_values": "image", "inputs": "tabular"}.get(str(ours))
-    if modality is not None and wanted is not None and modality != wanted:
-        raise ConfigError(
-            f"distill.teacher: {path} reads {modality} inputs, but the job's data is {wanted}"
-        )
-    columns = _columns(teacher.labels, label_map, path)
     inputs = dataset.inputs if isinstance(dataset.inputs, np.ndarray) else list(dataset.inputs)
     log.info("distill: teacher %s scores %d training examples (once)", path, len(dataset))
     probs = np.asarray(teacher.predict_proba(inputs, batch_size=batch_size))[:, columns]
