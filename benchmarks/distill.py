@@ -147,7 +147,6 @@ def _table(res: dict[str, Any]) -> str:
 
 def run(args: Any) -> str:
     import torch
-
     from finetune_default import write_split
 
     quick = bool(getattr(args, "quick", False))

@@ -79,7 +79,9 @@ def test_loss_is_the_weighted_kl_and_label_loss():
         distill_loss(ce, temp, alpha)(s, y)
 
 
-def test_student_with_fewer_layers_exports_and_reloads(tiny_bert_dir, texts_csv, teacher_dir, tmp_path):
+def test_student_with_fewer_layers_exports_and_reloads(
+    tiny_bert_dir, texts_csv, teacher_dir, tmp_path
+):
     distill = {"teacher": str(teacher_dir), "temperature": 3.0, "alpha": 0.7}
     cfg = _job(tiny_bert_dir, texts_csv, model={"num_layers": 1}, distill=distill)
     r = run_job(cfg, JobPlan(export_dir=tmp_path / "student"), feature_cache=FeatureCache())
@@ -167,7 +169,9 @@ def test_plain_and_distilled_runs_never_share_cached_features(
     kd = _job(tiny_bert_dir, texts_csv, train=head, distill={"teacher": str(teacher_dir)})
     run_job(kd, JobPlan(evaluate_test=False), feature_cache=cache)
     plain = run_job(
-        _job(tiny_bert_dir, texts_csv, train=head), JobPlan(evaluate_test=False), feature_cache=cache
+        _job(tiny_bert_dir, texts_csv, train=head),
+        JobPlan(evaluate_test=False),
+        feature_cache=cache,
     )  # its labels are class indices, not the distilled [index, logits] rows
     assert math.isfinite(plain.history[0]["train_loss"])
 

@@ -114,7 +114,9 @@ def compute_teacher_logits(
 
     columns = check_teacher(path, label_map, _modality(dataset))
     teacher = load_model(path)
-    inputs = dataset.inputs if isinstance(dataset.inputs, np.ndarray) else list(dataset.inputs)
+    inputs: Any = dataset.inputs  # texts, images or an array, as predict_proba takes them
+    if not isinstance(inputs, np.ndarray):
+        inputs = list(inputs)
     log.info("distill: teacher %s scores %d training examples (once)", path, len(dataset))
     probs = np.asarray(teacher.predict_proba(inputs, batch_size=batch_size))[:, columns]
     return torch.log(torch.as_tensor(probs, dtype=torch.float32).clamp(min=MIN_PROB))

@@ -158,6 +158,7 @@ def run_job(
     stride = cfg.train.epochs if cfg.train.eval_every_steps is None else 0
     scores: list[float] = []
     teacher_cache = _teacher_cache(cfg, feature_cache)
+    train_set: Any
     for index, (train_set, val_set) in enumerate(folds):
         for reporter in reporters:  # k-fold steps and values: see ReportCallback
             reporter.begin_fold(index, stride, scores)

@@ -236,9 +236,7 @@ def keep_first_layers(config: Any, n: int, name: str) -> None:
             f"(num_hidden_layers), so it cannot keep the first {n}"
         )
     if n > total:
-        raise ConfigError(
-            f"model.num_layers must be <= the {total} layers of {name!r}, got {n}"
-        )
+        raise ConfigError(f"model.num_layers must be <= the {total} layers of {name!r}, got {n}")
     config.num_hidden_layers = n
 
 
