@@ -99,3 +99,16 @@ def test_distill_belongs_to_a_finetuning_experiment() -> None:
         "exp",
     )
     assert exp.distill is not None and exp.distill.alpha == 0.5
+
+
+def test_the_distill_example_validates() -> None:
+    from tunesmith.config.experiment import load_experiment
+    from tunesmith.experiment.finetune.objective import check_space_paths
+    from tunesmith.experiment.finetune.pipeline import job_base
+    from tunesmith.search.space import SearchSpace
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_experiment(root / "examples" / "distill.yaml")
+    assert cfg.distill is not None and cfg.distill.teacher == "study:demo-minilm-rt"
+    assert cfg.model is not None and cfg.model.num_layers == 3
+    check_space_paths(job_base(cfg), SearchSpace.from_config(cfg.space))
