@@ -137,13 +137,22 @@ def test_teacher_outputs_are_computed_once_per_cache_dir(
 
 
 @pytest.mark.parametrize(
-    "freezing", [{"strategy": "head"}, {"strategy": "last_k", "k": 1}, {"strategy": "full"}]
+    "freezing",
+    [
+        {"strategy": "head"},
+        {"strategy": "last_k", "k": 1},
+        {"strategy": "full"},
+        {"strategy": "lora"},
+        {"strategy": "progressive", "unfreeze_every": 1},
+    ],
 )
 def test_cached_loaders_give_the_same_run_as_plain_ones(
     tiny_bert_dir, texts_csv, teacher_dir, freezing
 ):
     """Soft targets reach the loss with the right example through the feature and prefix
     caches: a cached run trains exactly as the uncached one."""
+    if freezing["strategy"] == "lora":
+        pytest.importorskip("peft")
     cfg = _job(
         tiny_bert_dir,
         texts_csv,

@@ -193,10 +193,12 @@ def _loss(
     collate_fn: Any,
     num_outputs: int,
     class_counts: Sequence[int] | None,
+    wrapper: Callable[[Any], Any] | None = None,
 ) -> Any:
     if cfg.loss.class_weights == "balanced" and class_counts is None:
         class_counts = _count_classes(make_loader(train_set, 256, collate_fn), num_outputs)
-    return build_loss(cfg.loss, num_outputs, class_counts)
+    loss = build_loss(cfg.loss, num_outputs, class_counts)
+    return loss if wrapper is None else wrapper(loss)
 
 
 def _early_stopping(cfg: TrainConfig, greater: bool) -> list[Callback]:
@@ -291,9 +293,7 @@ def fit(
     stop = frozen_prefix(cfg.freezing, len(freezer.groups), cfg.epochs)
     loaders = build_loaders(model, request, feature_cache, stop)
     freezer.train_mode()  # computing a cache put the whole model in eval mode
-    loss_fn = _loss(cfg, train_set, collate_fn, num_outputs, class_counts)
-    if loss_wrapper is not None:
-        loss_fn = loss_wrapper(loss_fn)
+    loss_fn = _loss(cfg, train_set, collate_fn, num_outputs, class_counts, loss_wrapper)
     regularizer = Regularizer(model, cfg.regularization)
     optimizer = build_optimizer(model, cfg.optimizer)
     accum, n_batches = cfg.grad_accum_steps, len(loaders.train)
