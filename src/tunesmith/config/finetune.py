@@ -31,6 +31,7 @@ from pydantic import Field, model_validator
 
 from tunesmith.config.base import Frozen
 from tunesmith.config.data import DataConfig
+from tunesmith.config.distill import STUDY_PREFIX, DistillConfig
 from tunesmith.config.loader import apply_overrides, load_yaml, validate
 from tunesmith.config.model import ModelConfig
 from tunesmith.config.train import TrainConfig, with_task_defaults
@@ -45,6 +46,7 @@ class FinetuneConfig(Frozen):
     train: TrainConfig = Field(default_factory=TrainConfig)
     seed: int = 0
     output: str | None = None
+    distill: DistillConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -62,7 +64,22 @@ class FinetuneConfig(Frozen):
                 "data.augment: image augmentation does nothing to the text an hf_text model "
                 f"reads; got {self.data.augment.model_dump()}"
             )
+        if self.distill is not None:
+            self._check_distill()
         return self
+
+    def _check_distill(self) -> None:
+        if self.data.task != "classification":
+            raise ValueError(
+                "distill: distillation matches the teacher's class probabilities, so it needs "
+                f"data.task classification; got {self.data.task!r}"
+            )
+        if self.data.augment.enabled:
+            raise ValueError(
+                "distill: the teacher's outputs are computed once on the training set, so random "
+                "augmentation would pair them with inputs the teacher never saw; rule: no "
+                f"data.augment with distill; got {self.data.augment.model_dump()}"
+            )
 
 
 def _absolute(value: Any, base: Path, must_exist: bool = False) -> Any:
@@ -95,6 +112,17 @@ def resolve_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
         if model.get("name") is not None:
             model["name"] = _absolute(model["name"], base, must_exist=True)
         out["model"] = model
+    distill = out.get("distill")
+    if isinstance(distill, Mapping) and isinstance(distill.get("teacher"), str):
+        distill = dict(distill)
+        teacher = distill["teacher"]
+        # study:NAME names runs/NAME/best/model where studies run (the current folder)
+        distill["teacher"] = (
+            str(DistillConfig(teacher=teacher).teacher_path(Path.cwd()))
+            if teacher.startswith(STUDY_PREFIX)
+            else _absolute(teacher, base)
+        )
+        out["distill"] = distill
     return out
 
 

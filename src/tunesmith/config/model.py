@@ -67,6 +67,12 @@ class ModelConfig(Frozen):
     groups: tuple[str, ...] = Field(default=(), description="custom: layer-group attribute paths")
     replace_head: bool = True
     num_labels: int | None = Field(default=None, ge=1)
+    num_layers: int | None = Field(
+        default=None,
+        ge=1,
+        description="hf_text: keep only the encoder's first N layers (a smaller student for "
+        "distill); unset: every layer",
+    )
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> ModelConfig:
@@ -114,6 +120,11 @@ class ModelConfig(Frozen):
             raise ValueError(
                 "model.dropout: it is the new head's dropout, and replace_head is false (the "
                 f"model keeps its own head), so it would do nothing; got {self.dropout}"
+            )
+        if self.num_layers is not None and self.kind != "hf_text":
+            raise ValueError(
+                f"model.num_layers: only hf_text encoders can keep their first N layers; for "
+                f"{self.kind!r} pick a smaller architecture in model.name; got {self.num_layers}"
             )
         if self.encoder_dropout is not None and self.kind != "hf_text":
             raise ValueError(

@@ -72,8 +72,10 @@ def export_model(
     metrics: Mapping[str, Any] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
     merge_lora: bool = False,
+    distill: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write the model folder at ``path`` atomically and return ``path``."""
+    """Write the model folder at ``path`` atomically and return ``path``; ``distill``: the
+    settings a distilled model was trained with (recorded under ``distill``)."""
     from safetensors.torch import save_file
 
     from tunesmith.engine.lora import has_lora, lora_settings, lora_state
@@ -96,6 +98,8 @@ def export_model(
         "metrics": _clean(dict(metrics or {})),
         "hyperparameters": _clean(dict(hyperparameters or {})),
     }
+    if distill is not None:
+        meta["distill"] = _clean(dict(distill))
     model = built.model
     if adapters and merge_lora:
         import copy

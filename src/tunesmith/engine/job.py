@@ -157,6 +157,8 @@ def run_job(
     reporters = [c for c in callbacks if isinstance(c, ReportCallback)]
     stride = cfg.train.epochs if cfg.train.eval_every_steps is None else 0
     scores: list[float] = []
+    teacher_cache = _teacher_cache(cfg, feature_cache)
+    train_set: Any
     for index, (train_set, val_set) in enumerate(folds):
         for reporter in reporters:  # k-fold steps and values: see ReportCallback
             reporter.begin_fold(index, stride, scores)
@@ -168,6 +170,12 @@ def run_job(
             built = build_model(cfg.model, num_outputs=data.num_outputs)
         _check_modality(data, built)
         cache = feature_cache if train_set.deterministic else None
+        collate_fn, loss_wrapper = built.collate_fn, None
+        if cfg.distill is not None:  # soft targets ride with the training labels
+            from tunesmith.engine.distill import prepare_distillation
+
+            kd = prepare_distillation(cfg.distill, train_set, data.label_map, teacher_cache)
+            train_set, collate_fn, loss_wrapper = kd.dataset, kd.collate(collate_fn), kd.wrap_loss
         extra = json.dumps(
             [train_set.fingerprint(), val_set.fingerprint(), built.preprocessing], sort_keys=True
         )
@@ -178,7 +186,7 @@ def run_job(
             train_set,
             val_set,
             cfg.train,
-            collate_fn=built.collate_fn,
+            collate_fn=collate_fn,
             task=data.task,
             num_outputs=data.num_outputs,
             callbacks=callbacks,
@@ -188,6 +196,7 @@ def run_job(
             feature_cache=cache,
             cache_key_extra=extra,
             keep_last=plan.refit_on_validation,
+            loss_wrapper=loss_wrapper,
         )
         val = dict(result.best_metrics) or _evaluate(cfg, data, built, val_set, device)
         val.update(_lora_metrics(built))
@@ -223,6 +232,16 @@ def run_job(
         used_feature_cache=bool(getattr(result, "used_feature_cache", False)),
         built=built,
     )
+
+
+def _teacher_cache(cfg: FinetuneConfig, feature_cache: Any) -> Any:
+    """Where a distilling job keeps its teacher's outputs: the feature cache when given (one
+    computation per study), else a cache of this job's own."""
+    if cfg.distill is None or feature_cache is not None:
+        return feature_cache
+    from tunesmith.engine.feature_cache import FeatureCache
+
+    return FeatureCache()
 
 
 def _lora_metrics(built: BuiltModel) -> dict[str, float]:
@@ -287,8 +306,17 @@ def _test_and_export(
             },
             hyperparameters=cfg.model_dump(mode="json"),
             merge_lora=plan.merge_lora and has_lora(built.model),
+            distill=_distill_record(cfg),
         )
     return test_metrics, export_path
+
+
+def _distill_record(cfg: FinetuneConfig) -> dict[str, Any] | None:
+    if cfg.distill is None:
+        return None
+    from tunesmith.engine.distill import distill_record
+
+    return distill_record(cfg.distill)
 
 
 def _from_saved(

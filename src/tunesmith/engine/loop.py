@@ -151,7 +151,10 @@ def _run_over(
 def _count_classes(loader: Iterable[Any], num_classes: int) -> list[int]:
     counts = np.zeros(num_classes, dtype=np.int64)
     for batch in loader:
-        counts += np.bincount(batch["labels"].reshape(-1).long().numpy(), minlength=num_classes)
+        labels = batch["labels"]
+        if labels.dim() == 2:  # a distillation batch: the class index, then soft targets
+            labels = labels[:, 0]
+        counts += np.bincount(labels.reshape(-1).long().numpy(), minlength=num_classes)
     return counts.tolist()
 
 
@@ -190,10 +193,12 @@ def _loss(
     collate_fn: Any,
     num_outputs: int,
     class_counts: Sequence[int] | None,
+    wrapper: Callable[[Any], Any] | None = None,
 ) -> Any:
     if cfg.loss.class_weights == "balanced" and class_counts is None:
         class_counts = _count_classes(make_loader(train_set, 256, collate_fn), num_outputs)
-    return build_loss(cfg.loss, num_outputs, class_counts)
+    loss = build_loss(cfg.loss, num_outputs, class_counts)
+    return loss if wrapper is None else wrapper(loss)
 
 
 def _early_stopping(cfg: TrainConfig, greater: bool) -> list[Callback]:
@@ -269,11 +274,13 @@ def fit(
     feature_cache: FeatureCache | None = None,
     cache_key_extra: str = "",
     keep_last: bool = False,
+    loss_wrapper: Callable[[Any], Any] | None = None,
 ) -> FitResult:
     """Fine-tune ``model`` on ``train_set``, selecting on ``val_set`` by ``cfg``'s metric.
 
     ``seed`` shuffles the batches (seed the global RNGs before). ``keep_last``: keep the last
-    epoch's weights, not the best evaluation's (a fixed run that trains on its validation set)."""
+    epoch's weights, not the best evaluation's (a fixed run that trains on its validation set).
+    ``loss_wrapper`` turns the configured loss into the one trained on (distillation)."""
     import torch
 
     metric, greater = _metric(cfg, task, num_outputs)
@@ -286,7 +293,7 @@ def fit(
     stop = frozen_prefix(cfg.freezing, len(freezer.groups), cfg.epochs)
     loaders = build_loaders(model, request, feature_cache, stop)
     freezer.train_mode()  # computing a cache put the whole model in eval mode
-    loss_fn = _loss(cfg, train_set, collate_fn, num_outputs, class_counts)
+    loss_fn = _loss(cfg, train_set, collate_fn, num_outputs, class_counts, loss_wrapper)
     regularizer = Regularizer(model, cfg.regularization)
     optimizer = build_optimizer(model, cfg.optimizer)
     accum, n_batches = cfg.grad_accum_steps, len(loaders.train)

@@ -25,6 +25,18 @@ def _lora_lines(train: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[st
     ]
 
 
+def _distill_lines(job: Mapping[str, Any]) -> list[str]:
+    kd = job.get("distill")
+    if not kd:
+        return []
+    layers = (job.get("model") or {}).get("num_layers")
+    kept = f"; the student keeps the first {layers} encoder layers" if layers else ""
+    return [
+        f"- Distilled from `{kd.get('teacher')}` (temperature {kd.get('temperature', 2.0)}, "
+        f"alpha {kd.get('alpha', 0.5)}){kept}"
+    ]
+
+
 def model_card(study_name: str, job: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     """A short Markdown model card: what was trained, on what, how it scored."""
     model = job.get("model", {})
@@ -40,6 +52,7 @@ def model_card(study_name: str, job: Mapping[str, Any], metrics: Mapping[str, An
         f"(validation, best epoch {metrics.get('best_epoch')})",
         f"- Chosen from trial {metrics['best_trial']}; seeds checked: {metrics['seeds']}",
         *_lora_lines(train, metrics),
+        *_distill_lines(job),
         "",
         "## Scores",
         "",

@@ -145,6 +145,15 @@ _CNN_SPACE: dict[str, dict[str, Any]] = {
 }
 
 
+# Added to either family's default space when the job has a ``distill`` section: the
+# temperature that softens the teacher's outputs (Hinton et al., 2015, use 1-20; 2-8 is the usual
+# range for classifiers) and the weight of the soft targets against the true labels.
+_DISTILL_SPACE: dict[str, dict[str, Any]] = {
+    "distill.temperature": {"type": "float", "low": 1.0, "high": 8.0, "log": True},
+    "distill.alpha": {"type": "float", "low": 0.1, "high": 0.9},
+}
+
+
 PARTIAL_K = 2
 """Layers the partial fine-tuning recipe trains (of 6 in MiniLM, 12 in BERT-base)."""
 
@@ -217,6 +226,7 @@ FAMILIES: Registry[str] = Registry(
 DEFAULT_SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {"text": MappingProxyType(_TEXT_SPACE), "cnn": MappingProxyType(_CNN_SPACE)}
 )
+DISTILL_SPACE: Mapping[str, Mapping[str, Any]] = MappingProxyType(_DISTILL_SPACE)
 
 
 def family_of(model_kind: str) -> str:
@@ -224,9 +234,12 @@ def family_of(model_kind: str) -> str:
     return FAMILIES.lookup(model_kind, where="model.kind")
 
 
-def default_space(model_kind: str) -> dict[str, dict[str, Any]]:
-    """A fresh, editable copy of the default space for the model's family."""
-    space = DEFAULT_SPACES[family_of(model_kind)]
+def default_space(model_kind: str, distill: bool = False) -> dict[str, dict[str, Any]]:
+    """A fresh, editable copy of the default space for the model's family; ``distill``: the
+    job distils from a teacher, so its temperature and alpha are searched too."""
+    space = dict(DEFAULT_SPACES[family_of(model_kind)])
+    if distill:
+        space.update(DISTILL_SPACE)
     return {name: dict(spec) for name, spec in space.items()}
 
 
@@ -236,15 +249,16 @@ def recipes(model_kind: str) -> list[dict[str, Any]]:
     return _partial_recipes() + _bert_recipes() if family == "text" else _cnn_recipes()
 
 
-def resolve_space(space: Any, model_kind: str | None = None) -> Any:
+def resolve_space(space: Any, model_kind: str | None = None, distill: bool = False) -> Any:
     """The space an experiment searches, ready for :meth:`SearchSpace.from_config`.
 
     ``space`` is the experiment's ``space`` section: a space config (returned as it is) or
     ``"default"``, which picks the default space of ``model_kind``'s family. Only a fine-tuning
-    experiment has a model, so only it can ask for the default.
+    experiment has a model, so only it can ask for the default; ``distill``: the job has a
+    ``distill`` section (its temperature and alpha join the default space).
     """
     if space != "default":
         return space
     if model_kind is None:
         raise ConfigError("space: default needs a fine-tuning job (model, data, train)")
-    return default_space(model_kind)
+    return default_space(model_kind, distill)

@@ -226,6 +226,34 @@ def set_encoder_dropout(config: Any, value: float, name: str) -> list[str]:
     return fields
 
 
+def keep_first_layers(config: Any, n: int, name: str) -> None:
+    """Make ``config`` describe the encoder's first ``n`` layers: the model built from it (and
+    the pretrained weights loaded into it) keeps layers ``0..n-1``; the rest are not built."""
+    total = getattr(config, "num_hidden_layers", None)
+    if not isinstance(total, int) or isinstance(total, bool):
+        raise ConfigError(
+            f"model.num_layers: the config of {name!r} does not say how many layers it has "
+            f"(num_hidden_layers), so it cannot keep the first {n}"
+        )
+    if n > total:
+        raise ConfigError(f"model.num_layers must be <= the {total} layers of {name!r}, got {n}")
+    config.num_hidden_layers = n
+
+
+def _load_first_layers(path: str, config: Any) -> Any:
+    """The pretrained encoder cut to ``config``'s layers; the left-out layers' weights are
+    expected to go unused, so transformers' report of them is silenced."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoModel.from_pretrained(path, config=config)
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def build_hf_text(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
     """Load encoder and tokenizer (``cfg.pretrained=False``: architecture only, from its config)."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -240,7 +268,11 @@ def build_hf_text(cfg: ModelConfig, num_outputs: int) -> BuiltModel:
         config = AutoConfig.from_pretrained(path)
         if cfg.encoder_dropout is not None:
             set_encoder_dropout(config, cfg.encoder_dropout, name)
-        if cfg.pretrained:
+        if cfg.num_layers is not None:
+            keep_first_layers(config, cfg.num_layers, name)
+        if cfg.pretrained and cfg.num_layers is not None:
+            backbone = _load_first_layers(path, config)
+        elif cfg.pretrained:
             backbone = AutoModel.from_pretrained(path, config=config)
         else:
             backbone = AutoModel.from_config(config)

@@ -25,7 +25,7 @@ from tunesmith.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-JOB_SECTIONS = ("model", "data", "train", "seed")
+JOB_SECTIONS = ("model", "data", "train", "seed", "distill")
 
 
 def job_mapping(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:

@@ -80,6 +80,10 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
         job.data, image_size=job.model.image_size, preprocessing=model_preprocessing(job)
     )
     data.test()  # checks the test file's format and labels now, not after hours of search
+    if job.distill is not None:  # a teacher that cannot teach: an error now, not in every trial
+        from tunesmith.engine.distill import check_teacher
+
+        check_teacher(job.distill.teacher_path(), data.label_map, data.modality)
     searched = [n for n in space.names if n.startswith("data.augment.")]
     if searched and data.modality != "image":
         raise ConfigError(
@@ -221,7 +225,8 @@ class FinetuneKind:
         from tunesmith.search.defaults import resolve_space
         from tunesmith.search.space import SearchSpace
 
-        space = SearchSpace.from_config(resolve_space(config.space, config.model.kind))
+        distill = config.distill is not None
+        space = SearchSpace.from_config(resolve_space(config.space, config.model.kind, distill))
         objective = build_finetune_objective(config, space)
         if config.warm_start is not None and config.warm_start.study is not None:
             from tunesmith.experiment.warm_start import find_source
