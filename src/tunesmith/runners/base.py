@@ -197,8 +197,8 @@ def _seed_everything(seed: int) -> None:
     if "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
         import torch
 
+        # Every device: the CPU, and CUDA (lazily: it takes effect when CUDA starts), MPS, XPU.
         torch.manual_seed(seed)
-        torch.cuda.manual_seed_all(seed)  # lazy: takes effect when CUDA starts, no-op without
 
 
 def execute_trial(objective: ObjectiveCall, task: TrialTask, reporter: ReporterBase) -> Outcome:

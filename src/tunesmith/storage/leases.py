@@ -86,13 +86,18 @@ def ask_owned(
         return _ask_owned(study, owner, lease_until)
 
 
-def count_trials(study: Any, states: tuple[str, ...]) -> int:
+def count_trials(study: Any, states: tuple[str, ...], fresh: bool = True) -> int:
     """How many trials of ``study`` in ``states`` (names of ``TrialState``) it ran itself, read
-    fresh (warm-start copies of another study's trials do not count)."""
+    fresh (warm-start copies of another study's trials do not count). The coordinator's storage
+    counts without reading every trial; ``fresh=False`` lets it skip reading other processes'
+    changes (the caller has just read the study)."""
     from optuna.trial import TrialState
 
     wanted = tuple(TrialState[name] for name in states)
     storage = study_storage(study)
+    counter = getattr(storage, "count_trials", None)
+    if counter is not None:  # tunesmith.storage.writebehind.WriteBehind
+        return int(counter(study_id(study), wanted, fresh=fresh))
     trials = storage.get_all_trials(study_id(study), deepcopy=False, states=wanted)
     return sum(WARM_START_FROM not in t.user_attrs for t in trials)  # copies were not run here
 
