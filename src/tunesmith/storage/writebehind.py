@@ -31,9 +31,9 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
+from tunesmith.storage.batchwrite import Changes, insert_running, write_changes
 from tunesmith.storage.internals import rdb_schema
 from tunesmith.storage.trialcache import StudyTrials
 
@@ -50,18 +50,6 @@ FLUSH_SECONDS = 0.2
 """The longest a change of this process waits before it is written."""
 
 
-@dataclass
-class _Changes:
-    """What changed in one owned trial since its last write."""
-
-    params: dict[str, tuple[float, Any]] = field(default_factory=dict)
-    user: dict[str, Any] = field(default_factory=dict)
-    system: dict[str, Any] = field(default_factory=dict)
-    steps: dict[int, float] = field(default_factory=dict)
-    values: list[float] | None = None
-    state: Any = None  # a TrialState once it finished
-
-
 def _snapshot(frozen: Any) -> Any:
     """A copy of a trial this process is still writing (its dicts copied, not their values)."""
     out = copy.copy(frozen)
@@ -71,11 +59,6 @@ def _snapshot(frozen: Any) -> Any:
     out.system_attrs = dict(frozen.system_attrs)
     out.intermediate_values = dict(frozen.intermediate_values)
     return out
-
-
-def _utc(local: datetime.datetime) -> datetime.datetime:
-    """Optuna stores naive UTC times and hands out naive local ones."""
-    return local.astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
 class WriteBehind(_Base):
@@ -92,7 +75,7 @@ class WriteBehind(_Base):
         self._flush_seconds = flush_seconds
         self._lock = threading.RLock()
         self._owned: dict[int, Any] = {}  # trial id -> FrozenTrial (this process's copy)
-        self._changes: dict[int, _Changes] = {}
+        self._changes: dict[int, Changes] = {}
         self._finished_waiting = 0
         self._dirty_since: float | None = None
         self._studies: dict[int, StudyTrials] = {}
@@ -125,57 +108,10 @@ class WriteBehind(_Base):
             return tid  # the next read finds it (its id is above every id read)
         user = dict(template_trial.user_attrs) if template_trial is not None else {}
         with self._lock:
-            frozen = self._insert_running(study_id, user)
+            frozen = insert_running(self._backend.engine, study_id, user)
             self._owned[frozen._trial_id] = frozen
             self._cache_trial(study_id, frozen)
             return int(frozen._trial_id)
-
-    def _insert_running(self, study_id: int, user: dict[str, Any]) -> Any:
-        """One transaction: a RUNNING trial row, its number and its user attributes."""
-        from optuna.trial import FrozenTrial, TrialState
-        from sqlalchemy import func, insert, select, update
-
-        m = rdb_schema()
-        trials = m.TrialModel.__table__
-        now = datetime.datetime.now().astimezone()
-        with self._backend.engine.begin() as conn:
-            # The study row's lock orders concurrent creators (PostgreSQL, MySQL), as Optuna does.
-            study_row = select(m.StudyModel.__table__.c.study_id).where(
-                m.StudyModel.__table__.c.study_id == study_id
-            )
-            conn.execute(study_row.with_for_update())
-            tid = conn.execute(
-                insert(trials).values(
-                    study_id=study_id,
-                    number=None,
-                    state=TrialState.RUNNING,
-                    datetime_start=_utc(now),
-                )
-            ).inserted_primary_key[0]
-            number = conn.execute(
-                select(func.count(trials.c.trial_id)).where(
-                    trials.c.study_id == study_id, trials.c.trial_id < tid
-                )
-            ).scalar_one()
-            conn.execute(update(trials).where(trials.c.trial_id == tid).values(number=number))
-            if user:
-                conn.execute(
-                    insert(m.TrialUserAttributeModel.__table__),
-                    [{"trial_id": tid, "key": k, "value_json": json.dumps(v)} for k, v in user.items()],
-                )
-        return FrozenTrial(
-            number=int(number),
-            state=TrialState.RUNNING,
-            value=None,
-            datetime_start=now.replace(tzinfo=None),
-            datetime_complete=None,
-            params={},
-            distributions={},
-            user_attrs=user,
-            system_attrs={},
-            intermediate_values={},
-            trial_id=int(tid),
-        )
 
     # -- writes -----------------------------------------------------------------------------------
     def _mine(self, trial_id: int) -> Any:
@@ -185,11 +121,11 @@ class WriteBehind(_Base):
             self._backend.check_trial_is_updatable(trial_id, frozen.state)
         return frozen
 
-    def _changed(self, trial_id: int) -> _Changes:
+    def _changed(self, trial_id: int) -> Changes:
         if self._dirty_since is None:
             self._dirty_since = time.monotonic()
             self._start_thread()
-        return self._changes.setdefault(trial_id, _Changes())
+        return self._changes.setdefault(trial_id, Changes())
 
     def _passed_through(self, trial_id: int) -> None:
         """A trial of another process was written: read it again next time."""
@@ -289,7 +225,12 @@ class WriteBehind(_Base):
                 return
             changes, self._changes = self._changes, {}
             try:
-                dropped = self._write(changes)
+                ended = {
+                    tid: self._owned[tid].datetime_complete
+                    for tid, c in changes.items()
+                    if c.state is not None
+                }
+                dropped = write_changes(self._backend.engine, changes, ended)
             except BaseException:
                 for tid, change in changes.items():  # nothing was written: keep them waiting
                     self._changes.setdefault(tid, change)
@@ -302,102 +243,12 @@ class WriteBehind(_Base):
                 if tid in dropped:
                     self._study(self._study_by_tid[tid]).watch.add(tid)
 
-    def _write(self, changes: dict[int, _Changes]) -> set[int]:
-        """Write ``changes``; return the trials skipped because another process finished them."""
-        from optuna.distributions import distribution_to_json
-        from optuna.trial import TrialState
-        from sqlalchemy import and_, bindparam, insert, select, update
-
-        m = rdb_schema()
-        trials = m.TrialModel.__table__
-        with self._backend.engine.begin() as conn:
-            ids = list(changes)
-            rows = conn.execute(
-                select(trials.c.trial_id, trials.c.state).where(trials.c.trial_id.in_(ids))
-            ).all()
-            dropped = {int(tid) for tid, state in rows if state != TrialState.RUNNING}
-            for tid in dropped:
-                log.warning("trial id %d was finished by another process; changes dropped", tid)
-            live = {tid: c for tid, c in changes.items() if tid not in dropped}
-            params = [
-                {
-                    "trial_id": tid,
-                    "param_name": name,
-                    "param_value": internal,
-                    "distribution_json": distribution_to_json(dist),
-                }
-                for tid, c in live.items()
-                for name, (internal, dist) in c.params.items()
-            ]
-            if params:
-                conn.execute(insert(m.TrialParamModel.__table__), params)
-            for model, attr in (
-                (m.TrialUserAttributeModel, "user"),
-                (m.TrialSystemAttributeModel, "system"),
-            ):
-                rows_ = [
-                    {"tid": tid, "k": k, "value_json": json.dumps(v)}
-                    for tid, c in live.items()
-                    for k, v in getattr(c, attr).items()
-                ]
-                self._replace(conn, model.__table__, "key", rows_)
-            stored = m.TrialIntermediateValueModel.intermediate_value_to_stored_repr
-            steps = []
-            for tid, c in live.items():
-                for step, value in c.steps.items():
-                    v, kind = stored(value)
-                    steps.append(
-                        {"tid": tid, "k": step, "intermediate_value": v,
-                         "intermediate_value_type": kind}
-                    )
-            self._replace(conn, m.TrialIntermediateValueModel.__table__, "step", steps)
-            to_value = m.TrialValueModel.value_to_stored_repr
-            values = []
-            for tid, c in live.items():
-                for objective, value in enumerate(c.values or []):
-                    v, kind = to_value(value)
-                    values.append({"tid": tid, "k": objective, "value": v, "value_type": kind})
-            self._replace(conn, m.TrialValueModel.__table__, "objective", values)
-            ends = [
-                {"tid": tid, "state": c.state,
-                 "datetime_complete": _utc(self._owned[tid].datetime_complete)}
-                for tid, c in live.items()
-                if c.state is not None
-            ]
-            if ends:
-                conn.execute(
-                    update(trials)
-                    .where(and_(trials.c.trial_id == bindparam("tid")))
-                    .values(state=bindparam("state"), datetime_complete=bindparam("datetime_complete")),
-                    ends,
-                )
-        return dropped
-
-    @staticmethod
-    def _replace(conn: Any, table: Any, key: str, rows: list[dict[str, Any]]) -> None:
-        """Upsert ``rows`` keyed by (trial, ``key``): delete the old rows, insert the new."""
-        from sqlalchemy import and_, bindparam, delete, insert
-
-        if not rows:
-            return
-        conn.execute(
-            delete(table).where(
-                and_(table.c.trial_id == bindparam("tid"), table.c[key] == bindparam("k"))
-            ),
-            [{"tid": r["tid"], "k": r["k"]} for r in rows],
-        )
-        conn.execute(
-            insert(table),
-            [
-                {"trial_id": r["tid"], key: r["k"], **{c: v for c, v in r.items() if c not in ("tid", "k")}}
-                for r in rows
-            ],
-        )
-
     def _start_thread(self) -> None:
         if self._thread is not None or self._closed:
             return
-        self._thread = threading.Thread(target=self._watch_clock, name="tunesmith-flush", daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch_clock, name="tunesmith-flush", daemon=True
+        )
         self._thread.start()
 
     def _watch_clock(self) -> None:
@@ -501,7 +352,7 @@ class WriteBehind(_Base):
         pick = max if directions[0] == StudyDirection.MAXIMIZE else min
         return pick(done, key=lambda t: t.values[0])
 
-    # -- the study itself: straight to the database -------------------------------------------------
+    # -- the study itself: straight to the database ----------------------------------------------
     def create_new_study(self, directions: Any, study_name: str | None = None) -> int:
         return int(self._backend.create_new_study(directions, study_name))
 
