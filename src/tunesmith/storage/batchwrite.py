@@ -37,31 +37,41 @@ def _utc(local: datetime.datetime) -> datetime.datetime:
 def insert_running(engine: Any, study_id: int, user: dict[str, Any]) -> Any:
     """One transaction: a RUNNING trial row, its number and its user attributes."""
     from optuna.trial import FrozenTrial, TrialState
-    from sqlalchemy import func, insert, select, update
+    from sqlalchemy import func, insert, literal, select
 
     m = rdb_schema()
     trials = m.TrialModel.__table__
     now = datetime.datetime.now().astimezone()
     with engine.begin() as conn:
-        # The study row's lock orders concurrent creators (PostgreSQL, MySQL), as Optuna does.
-        study_row = select(m.StudyModel.__table__.c.study_id).where(
-            m.StudyModel.__table__.c.study_id == study_id
-        )
-        conn.execute(study_row.with_for_update())
-        tid = conn.execute(
-            insert(trials).values(
-                study_id=study_id,
-                number=None,
-                state=TrialState.RUNNING,
-                datetime_start=_utc(now),
+        if engine.dialect.name != "sqlite":  # SQLite lets one writer at a time in anyway
+            # The study row's lock orders concurrent creators (PostgreSQL, MySQL), as Optuna does.
+            studies = m.StudyModel.__table__
+            conn.execute(
+                select(studies.c.study_id).where(studies.c.study_id == study_id).with_for_update()
             )
-        ).inserted_primary_key[0]
-        number = conn.execute(
-            select(func.count(trials.c.trial_id)).where(
-                trials.c.study_id == study_id, trials.c.trial_id < tid
-            )
-        ).scalar_one()
-        conn.execute(update(trials).where(trials.c.trial_id == tid).values(number=number))
+        # The new trial's number is the count of the study's trials before it, as in Optuna,
+        # counted by the statement that inserts it (under the database's write lock).
+        count = select(
+            func.count(trials.c.trial_id),
+            literal(study_id),
+            literal(TrialState.RUNNING.name),
+            literal(_utc(now)),
+        ).where(trials.c.study_id == study_id)
+        columns = ["number", "study_id", "state", "datetime_start"]
+        if engine.dialect.insert_returning:
+            tid, number = conn.execute(
+                insert(trials)
+                .from_select(columns, count)
+                .returning(trials.c.trial_id, trials.c.number)
+            ).one()
+        else:  # MySQL: insert, then read back what it wrote
+            conn.execute(insert(trials).from_select(columns, count))
+            tid, number = conn.execute(
+                select(trials.c.trial_id, trials.c.number)
+                .where(trials.c.study_id == study_id)
+                .order_by(trials.c.trial_id.desc())
+                .limit(1)
+            ).one()
         if user:
             conn.execute(
                 insert(m.TrialUserAttributeModel.__table__),

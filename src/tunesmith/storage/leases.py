@@ -81,9 +81,11 @@ def ask_owned(
     may have written its own in between and then lost the race for it).
     """
     with study_lock(study):
-        if budget is not None and count_trials(study, BUDGET_STATES) >= budget:
+        if budget is None:
+            return _ask_owned(study, owner, lease_until, fresh=True)
+        if count_trials(study, BUDGET_STATES) >= budget:  # a fresh read of the study
             return None
-        return _ask_owned(study, owner, lease_until)
+        return _ask_owned(study, owner, lease_until, fresh=False)  # no second read needed
 
 
 def count_trials(study: Any, states: tuple[str, ...], fresh: bool = True) -> int:
@@ -102,7 +104,21 @@ def count_trials(study: Any, states: tuple[str, ...], fresh: bool = True) -> int
     return sum(WARM_START_FROM not in t.user_attrs for t in trials)  # copies were not run here
 
 
-def _ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
+def _waiting(study: Any, fresh: bool) -> list[Any]:
+    """The study's queued trials; ``fresh=False`` lets the coordinator's storage answer from
+    what it has just read (any other storage reads them again)."""
+    from optuna.trial import TrialState
+
+    storage = study_storage(study)
+    held = getattr(storage, "held_trials", None)  # tunesmith.storage.writebehind.WriteBehind
+    if held is not None and not fresh:
+        return list(held(study_id(study), (TrialState.WAITING,)))
+    return list(
+        storage.get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,))
+    )
+
+
+def _ask_owned(study: Any, owner: dict[str, Any], lease_until: float, fresh: bool) -> Any:
     import datetime
 
     import optuna
@@ -112,8 +128,7 @@ def _ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
     storage = study_storage(study)  # public ask() cannot attach attributes atomically
     attrs = {OWNER: owner, LEASE: lease_until}
     clear_trial_cache(study)
-    waiting = storage.get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,))
-    for candidate in waiting:
+    for candidate in _waiting(study, fresh):
         tid = trial_id(candidate)
         try:
             for key, value in attrs.items():

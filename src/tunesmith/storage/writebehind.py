@@ -314,6 +314,11 @@ class WriteBehind(_Base):
             trials = self._study(study_id).trials(states)
             return copy.deepcopy(trials) if deepcopy else trials
 
+    def held_trials(self, study_id: int, states: Any = None) -> list[Any]:
+        """The study's trials as last read (no read of other processes' changes)."""
+        with self._lock:
+            return self._study(study_id).trials(states)
+
     def count_trials(self, study_id: int, states: Any, fresh: bool = True) -> int:
         """How many trials of the study in ``states`` it ran (warm-start copies left out); O(1)
         in the number of finished trials. ``fresh``: read other processes' changes first."""
