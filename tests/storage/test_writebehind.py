@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from tunesmith.errors import Interrupted
 from tunesmith.experiment import tune
+from tunesmith.storage.internals import study_id, study_storage, trial_id
 from tunesmith.storage.study import make_storage
 from tunesmith.storage.writebehind import FLUSH_TRIALS, WriteBehind
 
@@ -106,7 +107,7 @@ def test_trials_of_other_processes_are_read_and_counted(tmp_path: Path) -> None:
     )
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert states == [TrialState.COMPLETE] * 3
-    sid = study._study_id
+    sid = study_id(study)
     assert storage.count_trials(sid, (TrialState.COMPLETE,)) == 2  # the copy is not counted
     values = [t.value for t in study.get_trials(deepcopy=False)]
     assert study.best_value == min(values)  # served from the cache
@@ -119,7 +120,7 @@ def test_a_trial_another_process_finished_keeps_its_record(tmp_path: Path) -> No
     trial = study.ask()
     trial.suggest_float("x", 0.0, 1.0)
     other = optuna.load_study(study_name="s", storage=url)
-    other._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # e.g. lease expired
+    study_storage(other).set_trial_state_values(trial_id(trial), TrialState.FAIL)  # lease expired
     study.tell(trial, 0.5)
     storage.close()  # the write is dropped with a warning, not an error
     assert [t.state for t in _stored(url)] == [TrialState.FAIL]

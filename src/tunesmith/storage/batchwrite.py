@@ -53,9 +53,9 @@ def insert_running(engine: Any, study_id: int, user: dict[str, Any]) -> Any:
         # counted by the statement that inserts it (under the database's write lock).
         count = select(
             func.count(trials.c.trial_id),
-            literal(study_id),
-            literal(TrialState.RUNNING.name),
-            literal(_utc(now)),
+            literal(study_id, trials.c.study_id.type),
+            literal(TrialState.RUNNING, trials.c.state.type),
+            literal(_utc(now), trials.c.datetime_start.type),
         ).where(trials.c.study_id == study_id)
         columns = ["number", "study_id", "state", "datetime_start"]
         if engine.dialect.insert_returning:

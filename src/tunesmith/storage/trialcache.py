@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Container
 from typing import Any
 
+from tunesmith.storage.internals import trial_id
 from tunesmith.storage.study import WARM_START_FROM
 
 
@@ -40,14 +41,14 @@ class StudyTrials:
         if frozen.state.is_finished():
             self.finished(frozen)
         else:
-            self.unfinished[frozen._trial_id] = frozen
+            self.unfinished[trial_id(frozen)] = frozen
 
     def get(self, number: int) -> Any:
         return self._ordered[number] if 0 <= number < len(self._ordered) else None
 
     def finished(self, frozen: Any) -> None:
         """``frozen`` (held) has finished: count it once."""
-        tid = frozen._trial_id
+        tid = trial_id(frozen)
         self.unfinished.pop(tid, None)
         if tid not in self._counted:
             self._counted.add(tid)

@@ -34,7 +34,7 @@ import time
 from typing import Any
 
 from tunesmith.storage.batchwrite import Changes, insert_running, write_changes
-from tunesmith.storage.internals import rdb_schema
+from tunesmith.storage.internals import rdb_schema, trial_id
 from tunesmith.storage.trialcache import StudyTrials
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ FLUSH_TRIALS = 64
 """Finished trials waiting that trigger a write at once."""
 FLUSH_SECONDS = 0.2
 """The longest a change of this process waits before it is written."""
+BULK_READ = 16
+"""More trials than this to read at once are read with one query for the whole study."""
 
 
 def _snapshot(frozen: Any) -> Any:
@@ -109,9 +111,9 @@ class WriteBehind(_Base):
         user = dict(template_trial.user_attrs) if template_trial is not None else {}
         with self._lock:
             frozen = insert_running(self._backend.engine, study_id, user)
-            self._owned[frozen._trial_id] = frozen
+            self._owned[trial_id(frozen)] = frozen
             self._cache_trial(study_id, frozen)
-            return int(frozen._trial_id)
+            return int(trial_id(frozen))
 
     # -- writes -----------------------------------------------------------------------------------
     def _mine(self, trial_id: int) -> Any:
@@ -126,6 +128,11 @@ class WriteBehind(_Base):
             self._dirty_since = time.monotonic()
             self._start_thread()
         return self._changes.setdefault(trial_id, Changes())
+
+    def _written(self) -> None:
+        """After a write kept here: flush when the batch is full or the storage is closed."""
+        if self._finished_waiting >= self._flush_trials or self._closed:
+            self.flush()
 
     def _passed_through(self, trial_id: int) -> None:
         """A trial of another process was written: read it again next time."""
@@ -147,6 +154,7 @@ class WriteBehind(_Base):
             frozen.params[name] = dist.to_external_repr(internal)
             frozen.distributions[name] = dist
             self._changed(trial_id).params[name] = (internal, dist)
+            self._written()
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         with self._lock:
@@ -158,6 +166,7 @@ class WriteBehind(_Base):
             json.dumps(value)  # refuse what cannot be stored now, not at the flush
             frozen.user_attrs[key] = value
             self._changed(trial_id).user[key] = value
+            self._written()
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         with self._lock:
@@ -169,6 +178,7 @@ class WriteBehind(_Base):
             json.dumps(value)
             frozen.system_attrs[key] = value
             self._changed(trial_id).system[key] = value
+            self._written()
 
     def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> None:
         with self._lock:
@@ -179,6 +189,7 @@ class WriteBehind(_Base):
                 return
             frozen.intermediate_values[step] = value
             self._changed(trial_id).steps[step] = value
+            self._written()
 
     def set_trial_state_values(self, trial_id: int, state: Any, values: Any = None) -> bool:
         from optuna.trial import TrialState
@@ -204,8 +215,7 @@ class WriteBehind(_Base):
                 changes.state = state
                 self._study(self._study_by_tid[trial_id]).finished(frozen)
                 self._finished_waiting += 1
-                if self._finished_waiting >= self._flush_trials or self._closed:
-                    self.flush()
+            self._written()
             return True
 
     def _adopt(self, trial_id: int) -> None:
@@ -279,8 +289,8 @@ class WriteBehind(_Base):
 
     def _cache_trial(self, study_id: int, frozen: Any) -> None:
         self._study(study_id).put(frozen)
-        self._by_tid[frozen._trial_id] = frozen
-        self._study_by_tid[frozen._trial_id] = study_id
+        self._by_tid[trial_id(frozen)] = frozen
+        self._study_by_tid[trial_id(frozen)] = study_id
 
     def _refresh(self, study_id: int) -> None:
         """Read the trials other processes created or changed since the last read: one light
@@ -296,12 +306,24 @@ class WriteBehind(_Base):
             rows = conn.execute(
                 select(trials.c.trial_id).where(trials.c.study_id == study_id, cond)
             ).all()
+        wanted = []
         for (raw,) in rows:
             tid = int(raw)
             held.last_id = max(held.last_id, tid)
             if tid in self._owned or (tid in self._by_tid and tid not in held.watch):
                 continue  # this process's own trial, or a finished one held already
-            frozen = self._backend.get_trial(tid)
+            wanted.append(tid)
+        if len(wanted) > BULK_READ:  # e.g. the first read of a resumed study: one query for all
+            ids = set(wanted)
+            read = [
+                t
+                for t in self._backend.get_all_trials(study_id, deepcopy=False)
+                if trial_id(t) in ids
+            ]
+        else:
+            read = [self._backend.get_trial(tid) for tid in wanted]
+        for frozen in read:
+            tid = trial_id(frozen)
             self._cache_trial(study_id, frozen)
             if frozen.state.is_finished():
                 held.watch.discard(tid)
@@ -341,7 +363,7 @@ class WriteBehind(_Base):
         with self._lock:
             frozen = self._study(study_id).get(trial_number)
         if frozen is not None:
-            return int(frozen._trial_id)
+            return int(trial_id(frozen))
         return int(self._backend.get_trial_id_from_study_id_trial_number(study_id, trial_number))
 
     def get_best_trial(self, study_id: int) -> Any:
