@@ -190,3 +190,38 @@ def test_samplers_read_trials_through_study_get_trials(tmp_path):
     view = study_view(study, lambda trials: trials[:2])
     assert len(view._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)) == 2
     assert len(view.get_trials()) == 2 and view.directions == study.directions
+
+
+def test_rdb_schema_tables_and_columns() -> None:
+    """The write-behind layer writes these tables and columns directly."""
+    from tunesmith.storage.internals import rdb_schema
+
+    m = rdb_schema()
+    wanted = {
+        m.TrialModel: {
+            "trial_id",
+            "number",
+            "study_id",
+            "state",
+            "datetime_start",
+            "datetime_complete",
+        },
+        m.TrialParamModel: {"trial_id", "param_name", "param_value", "distribution_json"},
+        m.TrialValueModel: {"trial_id", "objective", "value", "value_type"},
+        m.TrialIntermediateValueModel: {
+            "trial_id",
+            "step",
+            "intermediate_value",
+            "intermediate_value_type",
+        },
+        m.TrialUserAttributeModel: {"trial_id", "key", "value_json"},
+        m.TrialSystemAttributeModel: {"trial_id", "key", "value_json"},
+        m.StudyModel: {"study_id"},
+    }
+    for model, columns in wanted.items():
+        have = set(model.__table__.c.keys())
+        assert columns <= have, (
+            f"{model.__name__} lost columns {columns - have}: Optuna's schema changed"
+        )
+    assert m.TrialValueModel.value_to_stored_repr(float("inf"))[0] is None
+    assert m.TrialIntermediateValueModel.intermediate_value_to_stored_repr(1.5)[0] == 1.5

@@ -33,10 +33,12 @@ from tunesmith.experiment.stops import grid_exhausted, stop_message, target_or_p
 from tunesmith.runners.base import Outcome, Runner, TrialTask
 from tunesmith.storage.internals import grid_size
 from tunesmith.storage.leases import (
+    BUDGET_STATES,
     FAIL_REASON,
     LEASE,
     Owner,
     ask_owned,
+    count_trials,
     fail_and_requeue,
     reconcile,
 )
@@ -103,6 +105,7 @@ class Coordinator:
         self._durations: list[float] = []  # seconds, this run's completed trials
         self._trials: list[Any] = []  # the study's trials as last read (one read per loop)
         self._started_since_read = 0
+        self._evaluated = 0  # trials the budget counts, as of the last read
         self._duplicates = Duplicates(objective_seeds=not seed_trials)
         self._guard = GracefulStop()
 
@@ -360,14 +363,14 @@ class Coordinator:
         if fresh or grid_size(self.study.sampler) is not None:  # a grid counts its points
             self._trials = self.study.get_trials(deepcopy=False)
             self._started_since_read = 0
+            # n_trials counts the trials this study evaluated (a resumed run's earlier ones too),
+            # not the warm-start copies of another study's trials.
+            self._evaluated = count_trials(self.study, BUDGET_STATES, fresh=False)
         trials = self._trials
         if self._fixed:  # given runs: no trial budget, target or patience applies
             waiting = sum(t.state == TrialState.WAITING for t in trials)
             return None if waiting > self._started_since_read else "runs done"
-        counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        # n_trials counts the trials this study evaluated (a resumed run's earlier ones too), not
-        # the warm-start copies of another study's trials.
-        evaluated = sum(t.state in counted and WARM_START_FROM not in t.user_attrs for t in trials)
+        evaluated = self._evaluated
         if cfg.n_trials is not None and evaluated + self._started_since_read >= cfg.n_trials:
             return "n_trials"
         if grid_exhausted(self.study.sampler, trials):

@@ -55,13 +55,24 @@ class Duplicates:
         self._objective_seeds = objective_seeds  # the objective takes a "seed" setting
         self._first: dict[str, int] = {}  # params key -> the first trial holding them
         self._done: set[int] = set()  # finished trials already indexed
+        self._prefix = 0  # trials 0 .. _prefix - 1 are all finished and indexed
         self._repeats: dict[int, dict[str, Any]] = {}
 
     def index(self, trials: Iterable[Any]) -> None:
         """Learn the parameters of ``trials`` (frozen; finished ones are read once)."""
         from optuna.trial import TrialState
 
-        for t in trials:
+        trials = list(trials)
+        # Trials come in number order (0, 1, ...): the leading finished ones were indexed by an
+        # earlier call and are skipped without a look.
+        start = self._prefix if len(trials) >= self._prefix else 0
+        if start and trials[start - 1].number != start - 1:
+            start = 0
+        finished_prefix = start == self._prefix
+        for i, t in enumerate(trials[start:], start):
+            finished_prefix = finished_prefix and t.number == i and t.state.is_finished()
+            if finished_prefix:
+                self._prefix = t.number + 1
             if t.number in self._done or t.state == TrialState.WAITING:
                 continue
             if t.state.is_finished():

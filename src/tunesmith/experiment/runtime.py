@@ -57,6 +57,7 @@ def run_study(
     from tunesmith.search.pruners import create_pruner
     from tunesmith.search.samplers import create_sampler
     from tunesmith.storage.study import open_study, record_metric_names
+    from tunesmith.storage.writebehind import close_storage, coordinator_storage
     from tunesmith.trackers import check_trackers, open_trackers
 
     check_trackers(config)
@@ -66,6 +67,8 @@ def run_study(
     sampler = create_sampler(sampler_cfg, space, config.n_trials, config.all_directions)
     pruner = create_pruner(config.pruner)
     runner = create_runner(config.runner, objective, config.workers, limits_of(config))
+    if storage is None:  # this process writes the study: its trials are written in batches
+        storage = coordinator_storage(config.storage_url())
     try:
         study = open_study(
             config.name, config.storage_url(), config.all_directions, sampler, pruner, storage
@@ -94,10 +97,12 @@ def run_study(
         )
     except BaseException:
         runner.close()
+        close_storage(storage)
         raise
     try:
         coordinator.run()
     finally:
+        close_storage(storage)  # every waiting write is committed before the run returns
         trackers.close()
     return study
 

@@ -27,6 +27,8 @@ def target_or_patience(cfg: Any, trials: list[Any]) -> str | None:
     """ "target reached" or "patience" for a single-objective study, else None."""
     from optuna.trial import TrialState
 
+    if cfg.target is None and cfg.patience is None:
+        return None  # nothing to look for: no pass over the trials
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not done:
         return None

@@ -197,8 +197,16 @@ def _seed_everything(seed: int) -> None:
     if "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
         import torch
 
-        torch.manual_seed(seed)
-        torch.cuda.manual_seed_all(seed)  # lazy: takes effect when CUDA starts, no-op without
+        if torch.cuda.is_available() or torch.backends.mps.is_available() or _xpu(torch):
+            # Every device: the CPU, and CUDA (lazily: it takes effect when CUDA starts), MPS, XPU.
+            torch.manual_seed(seed)
+        else:  # the CPU only: the same seed, without queueing seeds for devices that are absent
+            torch.random.default_generator.manual_seed(seed)
+
+
+def _xpu(torch: Any) -> bool:
+    xpu = getattr(torch, "xpu", None)
+    return bool(xpu is not None and xpu.is_available())
 
 
 def execute_trial(objective: ObjectiveCall, task: TrialTask, reporter: ReporterBase) -> Outcome:

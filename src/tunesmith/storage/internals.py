@@ -154,3 +154,14 @@ def rdb_engine(study: optuna.Study) -> Any:
     storage = study_storage(study)
     backend = getattr(storage, "_backend", storage)
     return getattr(backend, "engine", None)
+
+
+def rdb_schema() -> Any:
+    """Optuna's table models for a database study (``optuna.storages._rdb.models``).
+
+    The write-behind layer (:mod:`tunesmith.storage.writebehind`) writes a batch of trials with
+    a few multi-row statements on these tables instead of one ORM transaction per field.
+    """
+    from optuna.storages._rdb import models
+
+    return models

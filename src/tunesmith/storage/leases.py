@@ -81,23 +81,44 @@ def ask_owned(
     may have written its own in between and then lost the race for it).
     """
     with study_lock(study):
-        if budget is not None and count_trials(study, BUDGET_STATES) >= budget:
+        if budget is None:
+            return _ask_owned(study, owner, lease_until, fresh=True)
+        if count_trials(study, BUDGET_STATES) >= budget:  # a fresh read of the study
             return None
-        return _ask_owned(study, owner, lease_until)
+        return _ask_owned(study, owner, lease_until, fresh=False)  # no second read needed
 
 
-def count_trials(study: Any, states: tuple[str, ...]) -> int:
+def count_trials(study: Any, states: tuple[str, ...], fresh: bool = True) -> int:
     """How many trials of ``study`` in ``states`` (names of ``TrialState``) it ran itself, read
-    fresh (warm-start copies of another study's trials do not count)."""
+    fresh (warm-start copies of another study's trials do not count). The coordinator's storage
+    counts without reading every trial; ``fresh=False`` lets it skip reading other processes'
+    changes (the caller has just read the study)."""
     from optuna.trial import TrialState
 
     wanted = tuple(TrialState[name] for name in states)
     storage = study_storage(study)
+    counter = getattr(storage, "count_trials", None)
+    if counter is not None:  # tunesmith.storage.writebehind.WriteBehind
+        return int(counter(study_id(study), wanted, fresh=fresh))
     trials = storage.get_all_trials(study_id(study), deepcopy=False, states=wanted)
     return sum(WARM_START_FROM not in t.user_attrs for t in trials)  # copies were not run here
 
 
-def _ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
+def _waiting(study: Any, fresh: bool) -> list[Any]:
+    """The study's queued trials; ``fresh=False`` lets the coordinator's storage answer from
+    what it has just read (any other storage reads them again)."""
+    from optuna.trial import TrialState
+
+    storage = study_storage(study)
+    held = getattr(storage, "held_trials", None)  # tunesmith.storage.writebehind.WriteBehind
+    if held is not None and not fresh:
+        return list(held(study_id(study), (TrialState.WAITING,)))
+    return list(
+        storage.get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,))
+    )
+
+
+def _ask_owned(study: Any, owner: dict[str, Any], lease_until: float, fresh: bool) -> Any:
     import datetime
 
     import optuna
@@ -107,8 +128,7 @@ def _ask_owned(study: Any, owner: dict[str, Any], lease_until: float) -> Any:
     storage = study_storage(study)  # public ask() cannot attach attributes atomically
     attrs = {OWNER: owner, LEASE: lease_until}
     clear_trial_cache(study)
-    waiting = storage.get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,))
-    for candidate in waiting:
+    for candidate in _waiting(study, fresh):
         tid = trial_id(candidate)
         try:
             for key, value in attrs.items():
