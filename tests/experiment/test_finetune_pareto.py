@@ -70,3 +70,77 @@ def test_a_multi_objective_search_picks_a_front_member_and_exports_it(tiny_workd
     assert f"picked trial {pick['trial']} by final.pick cheapest_within" in text.getvalue()
     html = (tiny_workdir / "runs/pareto/report/report.html").read_text()
     assert "Pareto front" in html and f"picked: trial {pick['trial']}" in html
+
+
+def _error(mapping: dict[str, Any]) -> str:
+    """The ConfigError that preparing ``mapping`` raises (nothing is written)."""
+    from tunesmith.errors import ConfigError
+    from tunesmith.experiment.kinds import prepare
+
+    with pytest.raises(ConfigError) as info:
+        prepare(load(mapping))
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("study", "final", "recheck", "message"),
+    [
+        ({"metric": ["latency_ms", "accuracy"], "directions": ["minimize", "maximize"]}, None,
+         None,
+         "study.metric: rule: the first objective of a fine-tuning study is its validation "
+         "metric train.metric ('accuracy')"),
+        ({"metric": ["accuracy", "f1"], "directions": ["maximize", "maximize"]}, None, None,
+         "after 'accuracy' come cost objectives, each once, from ['latency_ms', 'params']"),
+        ({"metric": ["accuracy", "latency_ms"], "directions": ["maximize", "maximize"]}, None,
+         None, "study.directions[1]: rule: cost 'latency_ms' is minimised; got 'maximize'"),
+        ({"metric": ["accuracy", "params"], "directions": ["minimize", "minimize"]}, None, None,
+         "study.directions[0]: 'accuracy' is best when it is high, so it must be maximize"),
+        ({"metric": ["accuracy", "latency_ms"], "directions": ["maximize", "minimize"],
+          "pruner": "median"}, None, None,
+         "study.pruner: rule: Optuna prunes single-objective studies only"),
+        ({"metric": ["accuracy", "latency_ms"], "directions": ["maximize", "minimize"],
+          "sampler": "cmaes"}, None, None,
+         "study.sampler.name: sampler 'cmaes' optimises one objective"),
+        ({"metric": "accuracy", "directions": None}, {"pick": "most_accurate"}, None,
+         "final.pick chooses among the Pareto front of a study with several objectives; rule: "
+         "this study has one"),
+        ({"metric": ["accuracy", "params"], "directions": ["maximize", "minimize"]},
+         {"pick": {"rule": "most_accurate_within", "factor": 2, "cost": "latency_ms"}}, None,
+         "final.pick.cost: rule: it must be one of the study's objectives"),
+        ({}, {"pick": {"rule": "most_accurate_within"}}, None,
+         "rule 'most_accurate_within' needs factor"),
+        ({}, {"pick": {"rule": "cheapest_within", "tolerance": 0.01, "factor": 2}}, None,
+         "factor applies to rule most_accurate_within only"),
+        ({}, {"pick": {"rule": "most_accurate", "cost": "params"}}, None,
+         "cost would do nothing with rule 'most_accurate'"),
+        ({}, {"pick": {"rule": "most_accurate_within", "factor": 0.5}}, None,
+         "final.pick.factor: must be >= 1 or null, got 0.5"),
+        ({}, {"ensemble": 2}, {"seeds": 1}, "final.ensemble: rule: a study with several "
+         "objectives exports the one front member final.pick chooses"),
+        ({}, None, {"top_k": 3}, "recheck.top_k: rule: a study with several objectives "
+         "re-checks the one front member"),
+    ],
+)  # fmt: skip
+def test_bad_multi_objective_settings_are_refused(
+    tiny_workdir: Path, study: dict[str, Any], final: Any, recheck: Any, message: str
+) -> None:
+    mapping = _pareto(write_npz(tiny_workdir), study=study)
+    if final is not None:
+        mapping["final"] = final
+    if recheck is not None:
+        mapping["recheck"] = recheck
+    if study.get("directions", ()) is None:
+        mapping["study"].pop("directions")
+    assert message in _error(mapping)
+    assert not (tiny_workdir / "runs").exists()  # nothing written
+
+
+def test_pruning_refusal_is_the_cli_exit_code_2(tiny_workdir: Path) -> None:
+    from finetune_fixtures import write_yaml
+
+    from tunesmith.cli.main import main
+
+    mapping = _pareto(write_npz(tiny_workdir), study={"pruner": "asha"})
+    path = write_yaml(tiny_workdir / "bad.yaml", mapping)
+    assert main(["tune", str(path)]) == 2
+    assert not (tiny_workdir / "runs").exists()
