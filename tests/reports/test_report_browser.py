@@ -117,7 +117,12 @@ def test_pareto_front_with_pick_and_ensemble_renders(multi_study, tmp_path):
     )
     multi_study.set_user_attr(
         "ensemble",
-        {"k": 2, "trials": [picked, 1], "test": {"accuracy": 0.9}, "winner_test": {"accuracy": 0.8}},
+        {
+            "k": 2,
+            "trials": [picked, 1],
+            "test": {"accuracy": 0.9},
+            "winner_test": {"accuracy": 0.8},
+        },
     )
     browser = _chromium()
     path = write_report(multi_study, tmp_path / "report")

@@ -53,9 +53,15 @@ def test_reason_names_the_rule_the_trial_and_the_limit() -> None:
 
 def test_a_minimised_metric_and_a_second_cost() -> None:
     dirs, names = ["minimize", "minimize", "minimize"], ["mse", "latency_ms", "params"]
-    members = [Member(0, (0.10, 5.0, 900.0)), Member(1, (0.12, 1.0, 100.0)), Member(2, (0.30, 2.0, 50.0))]
+    members = [
+        Member(0, (0.10, 5.0, 900.0)),
+        Member(1, (0.12, 1.0, 100.0)),
+        Member(2, (0.30, 2.0, 50.0)),
+    ]
     assert pick_member(members, dirs, names, rule="most_accurate").member.trial == 0  # type: ignore[union-attr]
-    by_params = pick_member(members, dirs, names, rule="most_accurate_within", cost="params", factor=2.0)
+    by_params = pick_member(
+        members, dirs, names, rule="most_accurate_within", cost="params", factor=2.0
+    )
     assert by_params is not None and by_params.member.trial == 1
     cheap = pick_member(members, dirs, names, rule="cheapest_within", cost="params", tolerance=0.05)
     assert cheap is not None and cheap.member.trial == 1

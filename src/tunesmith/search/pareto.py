@@ -31,7 +31,9 @@ class Pick:
 
 
 def _loss(member: Member, directions: Sequence[str]) -> tuple[float, ...]:
-    return tuple(-v if d == "maximize" else v for v, d in zip(member.values, directions, strict=True))
+    return tuple(
+        -v if d == "maximize" else v for v, d in zip(member.values, directions, strict=True)
+    )
 
 
 def pareto_front(members: Sequence[Member], directions: Sequence[str]) -> list[Member]:

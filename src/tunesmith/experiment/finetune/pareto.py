@@ -55,9 +55,7 @@ def check_objectives(study_cfg: Any, metric: str, direction: str) -> None:
         )
     for i, (name, d) in enumerate(zip(names, dirs, strict=True)):
         if i > 0 and d != "minimize":
-            raise ConfigError(
-                f"study.directions[{i}]: rule: cost {name!r} is minimised; got {d!r}"
-            )
+            raise ConfigError(f"study.directions[{i}]: rule: cost {name!r} is minimised; got {d!r}")
     if study_cfg.pruner.name != "none":
         raise ConfigError(
             f"study.pruner: rule: Optuna prunes single-objective studies only, so with "

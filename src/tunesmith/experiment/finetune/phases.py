@@ -211,9 +211,9 @@ def run_final(
         "params": run.settings,
         "model_path": str(export_dir),
     }
-    cost = {k: attrs[k] for k in COST_KEYS if k in attrs}
-    if cost:  # a multi-objective study measures the exported model's cost too
-        record["cost"] = cost
+    measured = {k: attrs[k] for k in COST_KEYS if k in attrs}
+    if measured:  # a multi-objective study measures the exported model's cost too
+        record["cost"] = measured
     study.set_user_attr("final", record)
     return record
 

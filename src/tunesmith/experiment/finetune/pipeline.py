@@ -18,7 +18,6 @@ from typing import Any, cast
 
 from tunesmith.errors import ConfigError
 from tunesmith.experiment.events import OnEvent
-from tunesmith.experiment.finetune.pareto import check_objectives, is_multi
 from tunesmith.experiment.finetune.objective import (
     JOB_SECTIONS,
     FinetuneObjective,
@@ -26,6 +25,7 @@ from tunesmith.experiment.finetune.objective import (
     job_mapping,
     validate_job,
 )
+from tunesmith.experiment.finetune.pareto import check_objectives, is_multi
 from tunesmith.experiment.runtime import Prepared, run_study
 
 log = logging.getLogger(__name__)
