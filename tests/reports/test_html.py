@@ -191,7 +191,8 @@ def _pareto_run(study: optuna.Study) -> int:
     )  # fmt: skip
     study.set_user_attr(
         "final", {"metric": "accuracy", "best_trial": picked, "validation": {"accuracy": 0.9},
-                  "test": {"accuracy": 0.85}, "retrained_on_train_val": False},
+                  "test": {"accuracy": 0.85}, "retrained_on_train_val": False,
+                  "cost": {"latency_ms": 0.25, "params": 1234.0}},
     )  # fmt: skip
     study.set_user_attr(
         "ensemble",
@@ -213,6 +214,8 @@ def test_pareto_front_marks_the_picked_member(multi_study, tmp_path):
     star = next(t for t in pareto["data"] if t["name"] == f"picked: trial {picked}")
     assert star["marker"]["symbol"] == "star"
     assert [star["x"][0], star["y"][0]] == multi_study.trials[picked].values
+    final = _section(page, "final")
+    assert "Measured cost: <code>latency_ms</code> 0.25, <code>params</code> 1234" in final
 
 
 def test_ensemble_and_single_winner_side_by_side(multi_study, tmp_path):

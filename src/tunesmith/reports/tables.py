@@ -207,6 +207,12 @@ def final(study_attrs: dict[str, Any]) -> str:
         "Final model retrained on train + validation: "
         + ("yes" if retrained is True else "no" if retrained is False else esc(fmt(retrained))),
     ]
+    cost = rec.get("cost")
+    if isinstance(cost, dict) and cost:  # several objectives: what the exported model costs
+        facts.append(
+            "Measured cost: "
+            + ", ".join(f"<code>{esc(k)}</code> {_num(v)}" for k, v in cost.items())
+        )
     return (
         headline
         + "<ul>"
