@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
@@ -178,3 +179,61 @@ def test_rewrite_replaces_the_report(study, tmp_path):
     second = write_report(study, tmp_path).read_text(encoding="utf-8")
     assert first != second
     assert _leaderboard_rows(second)[0][2] == str(t.number)
+
+
+def _pareto_run(study: optuna.Study) -> int:
+    """Records like a multi-objective fine-tuning run's: the pick, the final and an ensemble."""
+    picked = min(study.best_trials, key=lambda t: t.values[1]).number
+    study.set_user_attr(
+        "pick",
+        {"trial": picked, "rule": "cheapest_within", "rule_text": "cheapest_within: <words>",
+         "reason": f"cheapest_within: trial {picked} is the lowest latency_ms", "front": []},
+    )  # fmt: skip
+    study.set_user_attr(
+        "final", {"metric": "accuracy", "best_trial": picked, "validation": {"accuracy": 0.9},
+                  "test": {"accuracy": 0.85}, "retrained_on_train_val": False,
+                  "cost": {"latency_ms": 0.25, "params": 1234.0}},
+    )  # fmt: skip
+    study.set_user_attr(
+        "ensemble",
+        {"k": 2, "trials": [picked, 7], "test": {"accuracy": 0.875, "log_loss": 0.30},
+         "winner_test": {"accuracy": 0.85, "log_loss": 0.35}, "model_path": "runs/x/best/ensemble"},
+    )  # fmt: skip
+    return picked
+
+
+def test_pareto_front_marks_the_picked_member(multi_study, tmp_path):
+    picked = _pareto_run(multi_study)
+    page = write_report(multi_study, tmp_path).read_text(encoding="utf-8")
+    body = _section(page, "pareto")
+    assert f"Picked: trial <strong>{picked}</strong> by <code>final.pick</code> rule" in body
+    assert "cheapest_within: &lt;words&gt;" in body  # escaped
+    specs = re.findall(r'<script type="application/json" class="ts-figure"[^>]*>(.*?)</script>',
+                       page)  # fmt: skip
+    pareto = next(json.loads(s) for s in specs if '"Pareto front"' in s)
+    star = next(t for t in pareto["data"] if t["name"] == f"picked: trial {picked}")
+    assert star["marker"]["symbol"] == "star"
+    assert [star["x"][0], star["y"][0]] == multi_study.trials[picked].values
+    final = _section(page, "final")
+    assert "Measured cost: <code>latency_ms</code> 0.25, <code>params</code> 1234" in final
+
+
+def test_ensemble_and_single_winner_side_by_side(multi_study, tmp_path):
+    picked = _pareto_run(multi_study)
+    page = write_report(multi_study, tmp_path).read_text(encoding="utf-8")
+    body = _section(page, "ensemble")
+    assert f"ensemble of 2 (trials {picked}, 7)" in body
+    assert f"single winner (trial {picked})" in body
+    rows = re.findall(r"<tr[^>]*><td><code>(\w+)</code></td><td>([^<]*)</td><td>([^<]*)</td>"
+                      r"<td>([^<]*)</td>", body)  # fmt: skip
+    assert [r[0] for r in rows] == ["accuracy", "log_loss"]
+    acc = rows[0]
+    assert float(acc[1]) == 0.875 and float(acc[2]) == 0.85
+    assert float(acc[3]) == pytest.approx(0.025)
+    assert "runs/x/best/ensemble" in body
+    assert 'href="#ensemble"' in page  # listed in the page's navigation
+
+
+def test_no_ensemble_section_without_an_ensemble(shared_study, tmp_path):
+    page = write_report(shared_study, tmp_path).read_text(encoding="utf-8")
+    assert 'id="ensemble"' not in page

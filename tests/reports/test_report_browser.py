@@ -108,3 +108,29 @@ def test_screenshot_is_not_blank(page, tmp_path):
     pixels = {c for _, c in colors}
     assert (31, 119, 180) in pixels
     assert (255, 127, 14) in pixels
+
+
+def test_pareto_front_with_pick_and_ensemble_renders(multi_study, tmp_path):
+    picked = min(multi_study.best_trials, key=lambda t: t.values[1]).number
+    multi_study.set_user_attr(
+        "pick", {"trial": picked, "rule": "most_accurate", "rule_text": "", "reason": "r"}
+    )
+    multi_study.set_user_attr(
+        "ensemble",
+        {
+            "k": 2,
+            "trials": [picked, 1],
+            "test": {"accuracy": 0.9},
+            "winner_test": {"accuracy": 0.8},
+        },
+    )
+    browser = _chromium()
+    path = write_report(multi_study, tmp_path / "report")
+    proc = _run(browser, tmp_path / "profile", "--dump-dom", path.as_uri())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    attrs = _body_attrs(dom)
+    assert "errors" not in attrs
+    assert attrs.get("plots") == attrs["expected"]
+    assert f"picked: trial {picked}" in dom  # the legend plotly drew
+    assert re.search(r'<section id="ensemble">.*single winner', dom, re.S)

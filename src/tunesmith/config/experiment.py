@@ -19,6 +19,7 @@ from tunesmith.config.base import Frozen
 from tunesmith.config.data import DataConfig
 from tunesmith.config.distill import DistillConfig
 from tunesmith.config.model import ModelConfig
+from tunesmith.config.pareto import PickConfig, check_pick
 from tunesmith.config.search import SpaceConfig
 from tunesmith.config.study import (  # noqa: F401  (re-exported: the experiment's study section)
     MEMORY_ALIASES,
@@ -126,6 +127,9 @@ class FinalConfig(Frozen):
     """Also average the predicted probabilities of the top ``ensemble`` re-checked models (their
     search weights), score that ensemble on the test split next to the single winner, and export
     it to ``runs/<name>/best/ensemble``."""
+    pick: PickConfig | None = None
+    """With several objectives: the rule choosing the Pareto-front member that is re-checked and
+    exported (:mod:`tunesmith.config.pareto`); default ``most_accurate``."""
 
     @model_validator(mode="after")
     def _ensemble(self) -> FinalConfig:
@@ -215,7 +219,26 @@ class ExperimentConfig(Frozen):
                 "final.train_on: train+validation needs one validation split, but data.kfold "
                 f"is {self.data.kfold}"
             )
+        multi = len(self.study.all_directions) > 1
+        if given == ["finetune"] and (multi or self.final.pick is not None):
+            self._check_pareto()
         return self
+
+    def _check_pareto(self) -> None:
+        """A multi-objective fine-tuning study re-checks and exports one picked front member."""
+        check_pick(self.final.pick, self.study.metric_names, len(self.study.all_directions))
+        if self.final.ensemble is not None:
+            raise ValueError(
+                f"final.ensemble: rule: a study with several objectives exports the one "
+                f"front member final.pick chooses (averaging K models multiplies the latency "
+                f"it trades); got ensemble {self.final.ensemble}"
+            )
+        if "top_k" in self.recheck.model_fields_set:
+            raise ValueError(
+                f"recheck.top_k: rule: a study with several objectives re-checks the one "
+                f"front member final.pick chooses, so top_k would do nothing; got "
+                f"{self.recheck.top_k}"
+            )
 
     @property
     def objective_kind(self) -> str:

@@ -42,7 +42,9 @@ class JobPlan:
     validation for exactly ``train.epochs`` epochs and keep the last epoch's weights (the
     validation metrics then describe seen data). ``metrics_path``: append every evaluation's
     record to this ``metrics.jsonl``. ``merge_lora``: the export folds LoRA adapters into the
-    base weights (a model without adapters is exported as it is).
+    base weights (a model without adapters is exported as it is). ``measure_cost``: after
+    training (or loading), time the model's inference over the validation set and count its
+    parameters (:mod:`tunesmith.engine.inference_cost`) into ``JobResult.cost_metrics``.
     """
 
     load_weights: str | Path | None = None
@@ -52,6 +54,7 @@ class JobPlan:
     refit_on_validation: bool = False
     metrics_path: str | Path | None = None
     merge_lora: bool = False
+    measure_cost: bool = False
 
     def check(self, cfg: FinetuneConfig) -> None:
         """Raise when this plan cannot run, alone or with ``cfg``."""
@@ -84,6 +87,7 @@ class JobResult:
     reason: str = "completed"
     used_feature_cache: bool = False
     built: BuiltModel | None = field(default=None, repr=False)
+    cost_metrics: dict[str, float] | None = None
 
 
 def model_preprocessing(cfg: FinetuneConfig) -> dict[str, Any]:
@@ -215,6 +219,8 @@ def run_job(
         from tunesmith.engine.weights import save_trained
 
         save_trained(built.model, plan.save_weights, {"best_epoch": result.best_epoch})
+    held_out = val_set if data.folds else data.validation  # k-fold: the last fold's
+    cost = _cost(cfg, built, held_out, device) if plan.measure_cost else None
     test_metrics, export_path = _test_and_export(
         cfg, data, built, test_set, val_metrics, result.best_epoch, plan, device
     )
@@ -231,6 +237,20 @@ def run_job(
         reason=result.reason,
         used_feature_cache=bool(getattr(result, "used_feature_cache", False)),
         built=built,
+        cost_metrics=cost,
+    )
+
+
+def _cost(cfg: FinetuneConfig, built: BuiltModel, dataset: Any, device: Any) -> dict[str, float]:
+    """Inference latency over ``dataset`` and parameter counts of the finished model."""
+    from tunesmith.engine.inference_cost import measure_cost
+
+    return measure_cost(
+        built.model,
+        dataset,
+        collate_fn=built.collate_fn,
+        batch_size=cfg.train.batch_size,
+        device=device or cfg.train.device,
     )
 
 
@@ -345,6 +365,7 @@ def _from_saved(
     test_set = _test_split(data, plan.evaluate_test)
     val_metrics = {**_evaluate(cfg, data, built, data.validation, device), **_lora_metrics(built)}
     log.info("loaded trained weights from %s (no training)", weights)
+    cost = _cost(cfg, built, data.validation, device) if plan.measure_cost else None
     test_metrics, export_path = _test_and_export(
         cfg, data, built, test_set, val_metrics, best_epoch, plan, device
     )
@@ -358,6 +379,7 @@ def _from_saved(
         export_path=export_path,
         reason="loaded",
         built=built,
+        cost_metrics=cost,
     )
 
 

@@ -262,8 +262,9 @@ def curves_spec(curves: list[Curve], metric: str = "reported value") -> Spec:
     }
 
 
-def pareto_spec(data: StudyData) -> Spec:
-    """The first two objectives of every complete trial, the Pareto front highlighted."""
+def pareto_spec(data: StudyData, picked: int | None = None) -> Spec:
+    """The first two objectives of every complete trial, the Pareto front highlighted and the
+    ``picked`` trial (``final.pick``'s choice) marked with a star."""
     ranks = pareto_ranks(data)
     front = sorted(
         (t for t in data.complete if ranks[t.number] == 0), key=lambda t: float(t.values[0])
@@ -290,6 +291,20 @@ def pareto_spec(data: StudyData) -> Spec:
             "line": {"color": PRUNED_COLOR},
         },
     ]
+    chosen = [t for t in data.complete if t.number == picked]
+    if chosen:
+        t = chosen[0]
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": f"picked: trial {t.number}",
+                "x": [t.values[0]],
+                "y": [t.values[1]],
+                "text": [f"trial {t.number} (final.pick)"],
+                "marker": {"color": BEST_COLOR, "size": 16, "symbol": "star"},
+            }
+        )
     m, d = data.metric_names, data.directions
     return {
         "data": traces,

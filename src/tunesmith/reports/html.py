@@ -117,8 +117,12 @@ def _plots(page: _Page, study: optuna.Study, data: D.StudyData) -> None:
     has = bool(data.complete)
     curves = D.curves(data)
     if data.multi:
+        pick = study.user_attrs.get("pick")
+        picked = pick.get("trial") if isinstance(pick, dict) else None
         body = (
-            page.figure(F.pareto_spec(data)) + page.png("pareto_front.png", P.pareto_png(data))
+            T.pick(study.user_attrs)
+            + page.figure(F.pareto_spec(data, picked))
+            + page.png("pareto_front.png", P.pareto_png(data, picked))
             if has
             else _NO_COMPLETE
         )
@@ -237,6 +241,8 @@ def write_report(study: optuna.Study, out_dir: Path) -> Path:
     _plots(page, study, data)
     page.section("recheck", "Seed re-check", T.recheck(attrs))
     page.section("final", "Final score", T.final(attrs))
+    if "ensemble" in attrs:
+        page.section("ensemble", "Ensemble vs single winner", T.ensemble(attrs))
     if page.pngs:
         links = "".join(f'<li><a href="{esc(n)}">{esc(n)}</a></li>' for n in page.pngs)
         page.section("images", "Static images", f"<ul>{links}</ul>")

@@ -51,6 +51,11 @@ def model_card(study_name: str, job: Mapping[str, Any], metrics: Mapping[str, An
         f"- Selection metric: {metrics['metric']} "
         f"(validation, best epoch {metrics.get('best_epoch')})",
         f"- Chosen from trial {metrics['best_trial']}; seeds checked: {metrics['seeds']}",
+        *(
+            [f"- Picked from the Pareto front by final.pick {metrics['pick']['reason']}"]
+            if metrics.get("pick")
+            else []
+        ),
         *_lora_lines(train, metrics),
         *_distill_lines(job),
         "",

@@ -244,8 +244,9 @@ def curves_png(data: StudyData, curves: list[Curve]) -> bytes | None:
     return _png(fig)
 
 
-def pareto_png(data: StudyData) -> bytes | None:
-    """The first two objectives of every complete trial, the Pareto front highlighted."""
+def pareto_png(data: StudyData, picked: int | None = None) -> bytes | None:
+    """The first two objectives of every complete trial, the Pareto front highlighted and the
+    ``picked`` trial marked with a star."""
     if not data.multi or not data.complete:
         return None
     ranks = pareto_ranks(data)
@@ -278,6 +279,11 @@ def pareto_png(data: StudyData) -> bytes | None:
             textcoords="offset points",
             xytext=(4, 4),
         )
+    for t in (t for t in data.complete if t.number == picked):
+        ax.scatter(
+            [t.values[0]], [t.values[1]], marker="*", s=260, color=BEST_COLOR, zorder=3,
+            label=f"picked: trial {t.number}",
+        )  # fmt: skip
     ax.set_xlabel(f"{_label(data.metric_names[0])} ({data.directions[0]})")
     ax.set_ylabel(f"{_label(data.metric_names[1])} ({data.directions[1]})")
     ax.set_title("Pareto front" + (" (first two objectives)" if len(data.directions) > 2 else ""))

@@ -81,13 +81,17 @@ def write_summary(result: TuneResult, out: TextIO, *, leaderboard: bool = False)
         out.write(f"Pareto front: {len(result.best_trials)} trials\n")
         for t in result.best_trials:
             out.write(f"  trial {t.number}: values {t.values} params {t.params}\n")
+        pick = study.user_attrs.get("pick")
+        if isinstance(pick, dict):
+            out.write(f"picked trial {pick['trial']} by final.pick {pick['reason']}\n")
     elif result.best_trials:
         best = result.best_trials[0]
         out.write(f"best trial {best.number}: value {best.value:.6g}\n")
         for name, value in best.params.items():
             out.write(f"  {name} = {value!r}\n")
     if leaderboard:
-        _write_leaderboard(study, out)
+        if len(study.directions) == 1:  # several objectives: the front above is the ranking
+            _write_leaderboard(study, out)
         _write_recheck(study.user_attrs.get("recheck") or [], out)
         _write_final(study.user_attrs.get("final"), out, study.user_attrs.get("ensemble"))
 
@@ -136,6 +140,13 @@ def _write_final(
         f"{_fmt(final['validation'].get(metric))}, test {metric} "
         f"{_fmt(final['test'].get(metric))}\n"
     )
+    cost = final.get("cost")
+    if cost:
+        out.write(
+            "  cost: "
+            + ", ".join(f"{k} {_fmt(v)}" for k, v in cost.items() if k != "latency_batch_size")
+            + f" (latency at batch size {_fmt(cost.get('latency_batch_size'))})\n"
+        )
     if final.get("retrained_on_train_val"):
         out.write(
             f"  retrained on train + validation for {final.get('final_epochs')} epochs; "

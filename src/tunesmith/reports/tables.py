@@ -207,6 +207,12 @@ def final(study_attrs: dict[str, Any]) -> str:
         "Final model retrained on train + validation: "
         + ("yes" if retrained is True else "no" if retrained is False else esc(fmt(retrained))),
     ]
+    cost = rec.get("cost")
+    if isinstance(cost, dict) and cost:  # several objectives: what the exported model costs
+        facts.append(
+            "Measured cost: "
+            + ", ".join(f"<code>{esc(k)}</code> {_num(v)}" for k, v in cost.items())
+        )
     return (
         headline
         + "<ul>"
@@ -253,3 +259,49 @@ def summary(data: StudyData, final_record: Any = None) -> str:
                 "scored once on the held-out test split)</li>"
             )
     return "<ul>" + "".join(lines) + "</ul>"
+
+
+def pick(study_attrs: dict[str, Any]) -> str:
+    """Which Pareto-front member ``final.pick`` chose and why (``study.user_attrs["pick"]``)."""
+    rec = study_attrs.get("pick")
+    if not isinstance(rec, dict):
+        return ""
+    return (
+        f"<p>Picked: trial <strong>{_num(rec.get('trial', '?'))}</strong> by "
+        f"<code>final.pick</code> rule <code>{esc(rec.get('rule', ''))}</code> "
+        f"({esc(rec.get('rule_text', ''))}).<br>{esc(rec.get('reason', ''))}</p>"
+    )
+
+
+def ensemble(study_attrs: dict[str, Any]) -> str:
+    """The ensemble's and the single winner's test scores side by side
+    (``study.user_attrs["ensemble"]``, written by ``final.ensemble``)."""
+    rec = study_attrs.get("ensemble")
+    if not isinstance(rec, dict):
+        return f'<p class="note">The ensemble record is not a mapping: {esc(rec)}</p>'
+    ens, single = rec.get("test"), rec.get("winner_test")
+    if not isinstance(ens, dict) or not isinstance(single, dict):
+        return '<p class="note">The ensemble record has no test scores.</p>'
+    final = study_attrs.get("final")
+    main = str(final.get("metric", "")) if isinstance(final, dict) else ""
+    trials = rec.get("trials") or []
+    rows = []
+    for key in [k for k in ens if k in single]:
+        a, b = ens[key], single[key]
+        diff = a - b if isinstance(a, (int, float)) and isinstance(b, (int, float)) else ""
+        cells = [f"<code>{esc(key)}</code>", _num(a), _num(b), _num(diff)]
+        rows.append(Row(cells, "main" if key == main else ""))
+    winner = trials[0] if trials else "?"
+    headers = [
+        "test metric",
+        f"ensemble of {esc(rec.get('k', len(trials)))} (trials {esc(', '.join(map(str, trials)))})",
+        f"single winner (trial {esc(winner)})",
+        "ensemble - winner",
+    ]
+    where = rec.get("model_path")
+    note = f'<p class="note">Ensemble exported to <code>{esc(where)}</code>.</p>' if where else ""
+    intro = (
+        "<p>The predicted probabilities of the top re-checked models, averaged, scored on the "
+        "same test split as the single winner.</p>"
+    )
+    return intro + table(headers, rows, "ensemble") + note

@@ -74,6 +74,9 @@ class FinetuneObjective:
     training the model again. ``train_on_validation``: in the final phase, train on train +
     validation for the given ``train.epochs`` (no early stopping) and keep the last epoch.
     ``merge_lora``: the final export folds LoRA adapters into the base weights.
+    ``measure_cost``: each run also returns its inference latency and parameter counts
+    (``latency_ms``, ``latency_batch_size``, ``params``, ``params_trainable``), the cost
+    objectives of a multi-objective study.
     """
 
     seeds_itself = True  # the job seeds from its config's seed, in the worker that runs it
@@ -89,6 +92,7 @@ class FinetuneObjective:
     train_on_validation: bool = False
     search_scores: dict[str, float] | None = None
     merge_lora: bool = False
+    measure_cost: bool = False
     _cache: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -162,6 +166,7 @@ class FinetuneObjective:
             refit_on_validation=refit,
             metrics_path=folder / "metrics.jsonl",
             merge_lora=final and self.merge_lora,
+            measure_cost=self.measure_cost,
         )
         run = partial(run_job, job, callbacks=callbacks, feature_cache=self._feature_cache())
         saved = self._reusable(job) if final and not refit else None
@@ -184,6 +189,7 @@ class FinetuneObjective:
         if final and result.test_metrics is not None:
             out.update({f"test_{k}": v for k, v in result.test_metrics.items()})
         out.update(seen)
+        out.update(result.cost_metrics or {})
         out["stop_reason"] = result.reason
         return out
 

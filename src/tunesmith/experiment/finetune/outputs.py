@@ -32,6 +32,9 @@ def write_best_folder(
         "seeds": next((r["seeds"] for r in recheck if r.get("winner")), [job.get("seed", 0)]),
         "recheck": recheck,
     }
+    if study.user_attrs.get("pick"):  # several objectives: which front member and why
+        metrics["pick"] = study.user_attrs["pick"]
+        metrics["cost"] = record.get("cost")
     atomic_write_json(best / "metrics.json", metrics)
     atomic_write_text(best / "MODEL_CARD.md", model_card(study.study_name, job, metrics))
     return best

@@ -28,6 +28,9 @@ from tunesmith.experiment.runtime import run_study
 
 log = logging.getLogger(__name__)
 
+#: What a run that measures its cost records (tunesmith.engine.inference_cost).
+COST_KEYS = ("latency_ms", "latency_batch_size", "params", "params_trainable")
+
 
 def _key(params: Mapping[str, Any]) -> str:
     return json.dumps(dict(sorted(params.items())), default=str)
@@ -42,6 +45,9 @@ def _phase_study_config(config: Any, name: str, metric: str, timeout: float | No
             "storage": config.storage_url(),
             "timeout": timeout,
             "metric": metric,
+            # one objective (the validation metric) even after a multi-objective search
+            "directions": None,
+            "direction": config.all_directions[0],
             "sampler": config.sampler.model_copy(update={"name": "random", "options": {}}),
             "pruner": config.pruner.model_copy(update={"name": "none", "options": {}}),
         }
@@ -66,8 +72,12 @@ def run_recheck(
     on_event: OnEvent | None = None,
     budget: Any = None,
     final_retrains: bool = False,
+    only: int | None = None,
 ) -> dict[str, Any] | None:
     """Rerun the top ``top_k`` configurations with ``seeds`` more seeds; return the winner row.
+
+    ``only``: re-check that trial alone (the front member ``final.pick`` chose in a study with
+    several objectives; its score is its first objective, the validation metric).
 
     With a ``budget`` (:class:`~tunesmith.experiment.budget.RunBudget`), the re-check is sized
     to the time left after keeping the final run's (``final_retrains``: it trains the winner
@@ -78,9 +88,11 @@ def run_recheck(
     from tunesmith.search.recheck import top_k as pick
 
     maximize = config.all_directions[0] == "maximize"
-    done = {t.number: t for t in _complete(study) if t.value is not None}
+    done = {t.number: t for t in _complete(study) if t.values is not None}
+    if only is not None:
+        done = {only: done[only]} if only in done else {}
     cands = pick(
-        [Candidate(t.number, t.params, float(t.value), base_seed) for t in done.values()],
+        [Candidate(t.number, t.params, float(t.values[0]), base_seed) for t in done.values()],
         top_k,
         maximize,
     )
@@ -199,6 +211,9 @@ def run_final(
         "params": run.settings,
         "model_path": str(export_dir),
     }
+    measured = {k: attrs[k] for k in COST_KEYS if k in attrs}
+    if measured:  # a multi-objective study measures the exported model's cost too
+        record["cost"] = measured
     study.set_user_attr("final", record)
     return record
 

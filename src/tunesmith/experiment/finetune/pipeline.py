@@ -25,6 +25,7 @@ from tunesmith.experiment.finetune.objective import (
     job_mapping,
     validate_job,
 )
+from tunesmith.experiment.finetune.pareto import check_objectives, is_multi
 from tunesmith.experiment.runtime import Prepared, run_study
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,16 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
     check_space_paths(base, space)
     metric = job.train.resolved_metric(job.data.task)
     wanted = metric_direction(metric)
-    if direction_given(config.study) and config.study.all_directions != [wanted]:
+    multi = is_multi(config.study)
+    if multi:  # the validation metric against inference cost (experiment.finetune.pareto)
+        check_objectives(config.study, metric, wanted)
+    elif direction_given(config.study) and config.study.all_directions != [wanted]:
         raise ConfigError(
             f"study.direction: the selection metric {metric!r} is best when it is "
             f"{'high' if wanted == 'maximize' else 'low'}, so the study must {wanted}; "
             f"got {config.study.all_directions}"
         )
-    if config.study.metric not in (None, metric):
+    if not multi and config.study.metric not in (None, metric):
         raise ConfigError(
             f"study.metric: a fine-tuning study optimises train.metric ({metric!r}); "
             f"got {config.study.metric!r}"
@@ -97,6 +101,7 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
         str(run_dir / "trials"),
         cache_dir=str(run_dir / "cache" / "features"),
         merge_lora=config.final.merge_lora,
+        measure_cost=multi,
     )
 
 
@@ -174,6 +179,7 @@ def cost_aware(config: Any, space: Any) -> bool:
     strategy = space.specs.get("train.freezing.strategy")
     return (
         config.space == "default"
+        and not is_multi(config.study)  # the schedule ranks strategies by one score
         and config.study.sampler.name != "grid"
         and isinstance(strategy, CategoricalParam)
     )
@@ -276,6 +282,11 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         warm_start(config, space, pre)
     study = run_study(search_cfg, space, objective, on_event=search_events, storage=storage)
     base_seed = int(objective.base.get("seed", 0))
+    picked = None
+    if is_multi(study_cfg):  # final.pick chooses the front member to re-check and export
+        from tunesmith.experiment.finetune.pareto import choose
+
+        picked = choose(study, study_cfg, config.final.pick)
     winner = run_recheck(
         study,
         study_cfg,
@@ -287,6 +298,7 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         on_event=on_event,
         budget=budget,
         final_retrains=config.final.train_on == "train+validation",
+        only=None if picked is None else picked["trial"],
     )
     if winner is None:
         raise ConfigError(
