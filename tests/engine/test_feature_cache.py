@@ -107,3 +107,17 @@ def test_lru_bound_and_disk(tmp_path):
     got = fresh.get("k")
     assert got is not None and torch.equal(got["features"], torch.arange(8.0).reshape(2, 4))
     assert (tmp_path / "k.safetensors").is_file()
+
+
+def test_build_seconds_count_a_miss_until_its_put_not_a_hit(tmp_path) -> None:
+    import time
+
+    cache = FeatureCache(directory=tmp_path)
+    assert cache.get("k") is None
+    time.sleep(0.05)
+    cache.put("k", {"x": torch.zeros(2, 3)})
+    built = cache.build_seconds
+    assert built >= 0.05
+    assert cache.get("k") is not None  # a hit costs nothing
+    cache.put("k", {"x": torch.zeros(2, 3)})  # nor does a put without a miss before it
+    assert cache.build_seconds == built

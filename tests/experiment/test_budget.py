@@ -18,6 +18,7 @@ from tunesmith.experiment.budget import (
     expected_cost,
     fits,
     size_recheck,
+    trial_seconds,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -126,3 +127,30 @@ def test_tiny_finetune_run_with_a_short_timeout_ends_within_budget(tiny_workdir)
     search_s = Plan(timeout).search_seconds()
     assert (last_end - first_start).total_seconds() <= search_s + 1.0
     assert "final" in study.user_attrs  # the model was evaluated and exported
+
+
+def test_a_one_off_set_up_is_not_what_the_next_trial_is_expected_to_cost():
+    # The first trial builds a cache (0.8 s, reported as setup_seconds); later ones take 0.1 s.
+    calls: list[float] = []
+
+    def objective(params):
+        first = not calls
+        time.sleep(0.9 if first else 0.1)
+        calls.append(params["x"])
+        return {"value": params["x"], **({"setup_seconds": 0.8} if first else {})}
+
+    res = tune(
+        objective,
+        {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        sampler="random",
+        metric="value",
+        n_trials=None,
+        timeout=1.6,
+        runner="inprocess",
+        seed=0,
+    )
+    # Taken at face value the first trial (0.9 s) would leave no room for a second in 1.6 s.
+    assert len(calls) >= 3, calls
+    first = min(res.study.trials, key=lambda t: t.number)
+    assert first.user_attrs["setup_seconds"] == pytest.approx(0.8)
+    assert trial_seconds(first) == pytest.approx(0.1, abs=0.15)

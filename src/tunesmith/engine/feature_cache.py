@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,6 +83,10 @@ class FeatureCache:
         self.bytes = 0
         self.hits = 0
         self.misses = 0
+        self.build_seconds = 0.0
+        """Seconds spent between a miss and the ``put`` of the same key: what building entries
+        cost (later trials that hit the cache do not pay it)."""
+        self._missed_at: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -102,10 +107,12 @@ class FeatureCache:
             self.hits += 1
             return entry
         self.misses += 1
+        self._missed_at[key] = time.perf_counter()
         return None
 
     def put(self, key: str, entry: Entry) -> None:
         """Store ``entry`` in memory (evicting the least recently used) and on disk if set."""
+        missed = self._missed_at.pop(key, None)
         path = self._path(key)
         if path is not None:
             from safetensors.torch import save
@@ -117,6 +124,8 @@ class FeatureCache:
             # both leave a complete file, and a reader never sees a half-written one
             atomic_write_bytes(path, save({k: v.contiguous() for k, v in entry.items()}))
         self._remember(key, entry)
+        if missed is not None:
+            self.build_seconds += time.perf_counter() - missed
 
     def _remember(self, key: str, entry: Entry) -> None:
         size = _nbytes(entry)

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunesmith.experiment.results import setup_seconds
+
 SHARES: Mapping[str, float] = {"search": 0.70, "recheck": 0.20, "final": 0.08, "report": 0.02}
 """Each phase's share of ``study.timeout`` (a phase's unused time passes to the next)."""
 REPORT_MIN_S = 6.0
@@ -145,11 +147,13 @@ def size_recheck(costs: Sequence[float | None], top_k: int, seeds: int, left: fl
 
 
 def trial_seconds(trial: Any) -> float | None:
-    """How long a finished (frozen) trial ran, from its start and completion times."""
+    """How long a finished (frozen) trial ran, from its start and completion times, less the
+    one-off set-up it recorded (``setup_seconds``: a cache build that a rerun does not pay)."""
     start, end = getattr(trial, "datetime_start", None), getattr(trial, "datetime_complete", None)
     if start is None or end is None:
         return None
-    return max(0.0, (end - start).total_seconds())
+    setup = setup_seconds(getattr(trial, "user_attrs", {}))
+    return max(0.0, (end - start).total_seconds() - setup)
 
 
 @dataclass

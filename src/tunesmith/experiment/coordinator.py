@@ -27,7 +27,7 @@ from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.budget import expected_cost, fits
 from tunesmith.experiment.duplicates import Duplicates, is_duplicate
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
-from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, to_values
+from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, setup_seconds, to_values
 from tunesmith.experiment.signals import GracefulStop
 from tunesmith.experiment.stops import grid_exhausted, stop_message, target_or_patience
 from tunesmith.runners.base import Outcome, Runner, TrialTask
@@ -242,7 +242,8 @@ class Coordinator:
         state = TrialState.COMPLETE
         reason: str | None = None
         if outcome.status == "ok":
-            self._durations.append(time.time() - live.started)
+            # a one-off set-up (a cache build) is not what the next trial will cost
+            self._durations.append(time.time() - live.started - setup_seconds(outcome.value))
             try:
                 values, extra = to_values(
                     outcome.value, len(self._cfg.all_directions), self._cfg.metric_names

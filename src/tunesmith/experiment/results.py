@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 RESERVED_ATTRS = frozenset(
     {"fail_reason", "fail_traceback", "owner", "lease_until", "requeued", "requeued_from"}
 )
+
+
+SETUP_SECONDS = "setup_seconds"
+"""A result key: the trial's one-off set-up seconds (building a cache that later trials reuse).
+Budgeting and the cost-aware schedule subtract it from the trial's duration to predict the next
+trial's cost."""
+
+
+def setup_seconds(result: Any) -> float:
+    """The ``setup_seconds`` an objective's result reports (0 when none, or not a number)."""
+    value = result.get(SETUP_SECONDS) if isinstance(result, Mapping) else None
+    if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+        return float(value)
+    return 0.0
 
 
 class BadResult(ValueError):

@@ -22,6 +22,7 @@ from typing import Any
 
 from tunesmith.engine.weights import WEIGHTS_FILE, WeightsError
 from tunesmith.errors import ConfigError
+from tunesmith.experiment.results import SETUP_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,9 @@ class FinetuneObjective:
             merge_lora=final and self.merge_lora,
             measure_cost=self.measure_cost,
         )
-        run = partial(run_job, job, callbacks=callbacks, feature_cache=self._feature_cache())
+        cache = self._feature_cache()
+        built = cache.build_seconds
+        run = partial(run_job, job, callbacks=callbacks, feature_cache=cache)
         saved = self._reusable(job) if final and not refit else None
         try:
             result = run(replace(plan, load_weights=saved) if saved is not None else plan)
@@ -191,6 +194,8 @@ class FinetuneObjective:
         out.update(seen)
         out.update(result.cost_metrics or {})
         out["stop_reason"] = result.reason
+        if cache.build_seconds > built:  # what later trials reusing the cache will not pay
+            out[SETUP_SECONDS] = round(cache.build_seconds - built, 3)
         return out
 
     def _reusable(self, job: Any) -> Path | None:

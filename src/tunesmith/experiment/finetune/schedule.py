@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tunesmith.experiment.budget import trial_seconds
 from tunesmith.experiment.events import OnEvent, StudyEvent
 from tunesmith.search.cost import Arm, CostModel
 
@@ -117,7 +118,7 @@ class CostAwareSchedule:
         arm = trial.user_attrs.get(ARM_ATTR) or trial.params.get(STRATEGY)
         if arm not in {a.name for a in self._model.arms}:
             return
-        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        seconds = trial_seconds(trial) or 0.0  # less a one-off cache build
         self._model.observe(str(arm), seconds, len(trial.intermediate_values), trial.value)
 
     def _plan(self, event: StudyEvent) -> None:
