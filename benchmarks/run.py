@@ -26,6 +26,7 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("kill_recovery", "kill_recovery"),  # 30 SIGKILLs of a 100-trial study, then one run
     ("batched_heads", "batched_heads"),  # K head trials in one pass vs one at a time
     ("finetune_default", "finetune_default"),  # space: default vs Optuna + transformers (long)
+    ("finetune_images", "finetune_images"),  # the same on EfficientNet-Lite0 + digits (long)
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 
@@ -42,9 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overhead-trials", type=int, default=1000, help="(overhead)")
     p.add_argument("--overhead-window", type=int, default=50, help="(overhead)")
-    p.add_argument("--timeout", type=float, help="study.timeout of each run (finetune_default)")
     p.add_argument(
-        "--peer-timeout", type=float, help="the peer's search seconds (finetune_default)"
+        "--timeout",
+        type=float,
+        help="study.timeout of each run (finetune_default, finetune_images)",
+    )
+    p.add_argument(
+        "--peer-timeout",
+        type=float,
+        help="the peer's search seconds (finetune_default, finetune_images)",
     )
     p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
     p.add_argument(
