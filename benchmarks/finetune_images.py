@@ -232,6 +232,7 @@ def run(args: Any) -> str:
             ts["timeout"] = timeout
             res["tunesmith"][str(seed)] = ts
             (out_dir / "finetune_images.json").write_text(json.dumps(res, indent=2, default=str))
+            (out_dir / "finetune_images.md").write_text(_table(res) + "\n")  # after each seed
     table = _table(res)
     (out_dir / "finetune_images.md").write_text(table + "\n")
     return table
