@@ -26,6 +26,7 @@ import argparse
 import copy
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                     "validation": acc,
                 }
             )
+            print(json.dumps(log[-1]), file=sys.stderr, flush=True)  # progress on a slow machine
             if acc > best["value"]:
                 best.update(
                     value=acc,
