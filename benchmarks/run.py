@@ -27,6 +27,7 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("batched_heads", "batched_heads"),  # K head trials in one pass vs one at a time
     ("finetune_default", "finetune_default"),  # space: default vs Optuna + transformers (long)
     ("distill", "distill"),  # 3-layer MiniLM student distilled from a 6-layer teacher
+    ("finetune_images", "finetune_images"),  # the same on EfficientNet-Lite0 + digits (long)
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 
@@ -43,9 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overhead-trials", type=int, default=1000, help="(overhead)")
     p.add_argument("--overhead-window", type=int, default=50, help="(overhead)")
-    p.add_argument("--timeout", type=float, help="study.timeout of each run (finetune_default)")
     p.add_argument(
-        "--peer-timeout", type=float, help="the peer's search seconds (finetune_default)"
+        "--timeout",
+        type=float,
+        help="study.timeout of each run (finetune_default, finetune_images)",
+    )
+    p.add_argument(
+        "--peer-timeout",
+        type=float,
+        help="the peer's search seconds (finetune_default, finetune_images)",
     )
     p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
     p.add_argument(
