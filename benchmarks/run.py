@@ -26,6 +26,8 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("kill_recovery", "kill_recovery"),  # 30 SIGKILLs of a 100-trial study, then one run
     ("batched_heads", "batched_heads"),  # K head trials in one pass vs one at a time
     ("finetune_default", "finetune_default"),  # space: default vs Optuna + transformers (long)
+    ("lora", "lora"),  # LoRA vs last_k with the same trial budget (MiniLM, minutes)
+    ("ensemble", "ensemble"),  # top-3 ensemble vs the single winner over study seeds (minutes)
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 
@@ -45,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, help="study.timeout of each run (finetune_default)")
     p.add_argument(
         "--peer-timeout", type=float, help="the peer's search seconds (finetune_default)"
+    )
+    p.add_argument("--lora-trials", type=int, default=None, help="trials per arm (lora)")
+    p.add_argument("--lora-depth", type=int, default=None, help="most layers trained (lora)")
+    p.add_argument("--ensemble-trials", type=int, default=None, help="trials per seed (ensemble)")
+    p.add_argument(
+        "--ensemble-space", choices=["demo", "head"], default=None, help="space (ensemble)"
     )
     p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
     p.add_argument(

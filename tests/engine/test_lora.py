@@ -87,9 +87,8 @@ def test_lora_above_a_frozen_prefix_trains_on_the_prefix_cache(tmp_path, tiny_be
     assert cached.val_metrics["accuracy"] == plain.val_metrics["accuracy"]
     assert cached.val_metrics["log_loss"] == pytest.approx(plain.val_metrics["log_loss"], rel=1e-4)
     # fewer adapters than on every layer: half of the two layers' q, k, v
-    assert 0 < cached.val_metrics["trainable_fraction"] < run_job(
-        _job(tmp_path, tiny_bert_dir)
-    ).val_metrics["trainable_fraction"]
+    every_layer = run_job(_job(tmp_path, tiny_bert_dir)).val_metrics["trainable_fraction"]
+    assert 0 < cached.val_metrics["trainable_fraction"] < every_layer
     meta = json.loads((tmp_path / "model" / "tunesmith_model.json").read_text())
     assert meta["lora"]["layers"] == 1
     texts = ["good great fine 99", "bad awful poor 99"]

@@ -5,8 +5,9 @@ the embeddings; with ``layers: k`` the last ``k`` groups only): ``targets: atten
 query, key and value projections, ``all_linear`` every linear layer of the encoder layers. The
 backbone's own weights stay frozen; the adapters and the new head train. The model then carries
 ``lora_config`` (the settings, for the export) and keeps its layer groups, so the freezing plan,
-prefix cache and export work on it as on any model. :func:`merge_lora` folds the adapters into the base weights (a plain model
-again); :func:`lora_state` is what an adapter export saves: the adapters and the head.
+prefix cache and export work on it as on any model. :func:`merge_lora` folds the adapters into
+the base weights (a plain model again); :func:`lora_state` is what an adapter export saves: the
+adapters and the head.
 """
 
 from __future__ import annotations
