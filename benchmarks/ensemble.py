@@ -69,6 +69,7 @@ def run_seed(
     metric = final["metric"]
     return {
         "seed": seed,
+        "n_trials": opts["trials"],
         "ensemble_test": record["test"].get(metric),
         "winner_test": record["winner_test"].get(metric),
         "member_test": [m.get(metric) for m in record["member_test"]],
@@ -96,23 +97,24 @@ def table(res: dict[str, Any]) -> str:
         "models' search weights. "
         + ("REDUCED RUN: " + res["reduced"] if res.get("reduced") else ""),
         "",
-        "| study seed | winner test acc | top-3 ensemble test acc | difference | members "
+        "| study seed | trials | winner test acc | top-3 ensemble test acc | difference | members "
         "(trials) | member test accs | wall (s) | load 1m before -> after |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     diffs = []
     for r in runs:
         diff = r["ensemble_test"] - r["winner_test"]
         diffs.append(diff)
         lines.append(
-            f"| {r['seed']} | {_fmt(r['winner_test'])} | {_fmt(r['ensemble_test'])} | "
+            f"| {r['seed']} | {r.get('n_trials', o['trials'])} | {_fmt(r['winner_test'])} | "
+            f"{_fmt(r['ensemble_test'])} | "
             f"{diff:+.4f} | {r['members']} | {[round(m, 4) for m in r['member_test']]} | "
             f"{r['seconds']:.0f} | {r['load_1m']['before']:.1f} -> {r['load_1m']['after']:.1f} |"
         )
     if runs:
         mean = statistics.mean
         lines.append(
-            f"| mean | {_fmt(mean(r['winner_test'] for r in runs))} | "
+            f"| mean | | {_fmt(mean(r['winner_test'] for r in runs))} | "
             f"{_fmt(mean(r['ensemble_test'] for r in runs))} | {mean(diffs):+.4f} | | | | |"
         )
         better = sum(d > 0 for d in diffs)
@@ -153,10 +155,29 @@ def run(args: Any) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         write_split(work / "data")
-        previous = None
+        start_cache = getattr(args, "ensemble_cache_from", None)
+        previous = Path(start_cache) if start_cache else None  # a run folder with a cache/
         for seed in seeds:
             res["runs"].append(run_seed(seed, work / "data", opts, work, previous))
             previous = work / f"ensemble-s{seed}" / "runs" / f"ensemble-s{seed}"
             (out_dir / "ensemble.json").write_text(json.dumps(res, indent=2, default=str))
             (out_dir / "ensemble.md").write_text(table(res))
     return table(res)
+
+
+def merge(parts: list[Path], out_dir: Path, note: str) -> str:
+    """Join runs of single seeds (each a results folder with ``ensemble.json``) into one table."""
+    res: dict[str, Any] = {"runs": []}
+    for part in parts:
+        one = json.loads((part / "ensemble.json").read_text())
+        res.setdefault("options", one["options"])
+        for r in one["runs"]:
+            res["runs"].append({**r, "n_trials": r.get("n_trials", one["options"]["trials"])})
+        if one.get("reduced"):
+            res.setdefault("reduced", one["reduced"])
+    res["runs"].sort(key=lambda r: r["seed"])
+    res["reduced"] = f"{res.get('reduced', '')} {note}".strip()
+    (out_dir / "ensemble.json").write_text(json.dumps(res, indent=2, default=str))
+    md = table(res)
+    (out_dir / "ensemble.md").write_text(md)
+    return md

@@ -85,13 +85,15 @@ def _space(arm: str, depth: int) -> str:
     return text
 
 
-def run_arm(arm: str, data: Path, trials: int, depth: int, work: Path) -> dict[str, Any]:
+def run_arm(
+    arm: str, data: Path, trials: int, depth: int, work: Path, cache_from: Path | None
+) -> dict[str, Any]:
     name = f"bench-{arm}"
     config = _COMMON.format(
         data=data, strategy=arm, name=name, trials=trials, startup=max(1, trials // 2)
     )
-    if arm == "lora":  # the same frozen prefix as last_k's: its cached features serve both arms
-        seed_cache(work / "last_k" / "runs" / "bench-last_k", work / arm / "runs" / name)
+    if cache_from is not None:  # a run folder with the same data, encoder and frozen prefix
+        seed_cache(cache_from, work / arm / "runs" / name)
     study, seconds, load = tune(work / arm, name, config + _space(arm, depth))
     final = study.user_attrs["final"]
     model_dir = Path(final["model_path"])
@@ -199,12 +201,33 @@ def run(args: Any) -> str:
             f"layers and last_k's k limited to the last 1-{depth} encoder layer(s); a longer "
             "search may change both arms."
         )
+    arms = [args.lora_arm] if getattr(args, "lora_arm", None) else ["last_k", "lora"]
+    start_cache = getattr(args, "lora_cache_from", None)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         write_split(work / "data")
-        for arm in ("last_k", "lora"):
-            res[arm] = run_arm(arm, work / "data", trials, depth, work)
+        cache_from = Path(start_cache) if start_cache else None
+        for arm in arms:
+            res[arm] = run_arm(arm, work / "data", trials, depth, work, cache_from)
             (out_dir / "lora.json").write_text(json.dumps(res, indent=2, default=str))
+            # the same frozen prefix: the first arm's cached features serve the second
+            cache_from = cache_from or work / arm / "runs" / f"bench-{arm}"
+    if len(arms) == 1:
+        return json.dumps(res[arms[0]], default=str)[:2000]
+    md = table(res)
+    (out_dir / "lora.md").write_text(md)
+    return md
+
+
+def merge(parts: list[Path], out_dir: Path, note: str) -> str:
+    """Join one-arm runs (``--lora-arm``, each in its own results folder) into one result."""
+    res: dict[str, Any] = {}
+    for part in parts:
+        one = json.loads((part / "lora.json").read_text())
+        for key, value in one.items():
+            res.setdefault(key, value)
+    res["reduced"] = f"{res.get('reduced', '')} {note}".strip()
+    (out_dir / "lora.json").write_text(json.dumps(res, indent=2, default=str))
     md = table(res)
     (out_dir / "lora.md").write_text(md)
     return md

@@ -49,10 +49,15 @@ def _parser() -> argparse.ArgumentParser:
         "--peer-timeout", type=float, help="the peer's search seconds (finetune_default)"
     )
     p.add_argument("--lora-trials", type=int, default=None, help="trials per arm (lora)")
+    p.add_argument("--lora-arm", choices=["last_k", "lora"], help="run one arm only (lora)")
+    p.add_argument("--lora-cache-from", help="a run folder whose cache/features to reuse (lora)")
     p.add_argument("--lora-depth", type=int, default=None, help="most layers trained (lora)")
     p.add_argument("--ensemble-trials", type=int, default=None, help="trials per seed (ensemble)")
     p.add_argument(
         "--ensemble-space", choices=["demo", "head"], default=None, help="space (ensemble)"
+    )
+    p.add_argument(
+        "--ensemble-cache-from", help="a run folder whose cache/features the first seed reuses"
     )
     p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
     p.add_argument(
