@@ -131,7 +131,8 @@ def table(res: dict[str, Any]) -> str:
         f"the last 1-{res['depth']} encoder layer(s) trained)",
         "",
         "Split 2,000 train / 500 validation / 1,000 test (seed 0). Same budget: the same number "
-        "of trials per arm (TPE, seed 0), run one after the other. "
+        "of trials per arm (TPE, seed 0), "
+        + ("run at the same time. " if res.get("parallel") else "run one after the other. ")
         + ("REDUCED RUN: " + res["reduced"] if res.get("reduced") else ""),
         "",
         "| arm | best val acc | winner test acc | trainable fraction | weights file (MB) | "
@@ -227,6 +228,7 @@ def merge(parts: list[Path], out_dir: Path, note: str) -> str:
         for key, value in one.items():
             res.setdefault(key, value)
     res["reduced"] = f"{res.get('reduced', '')} {note}".strip()
+    res["parallel"] = True
     (out_dir / "lora.json").write_text(json.dumps(res, indent=2, default=str))
     md = table(res)
     (out_dir / "lora.md").write_text(md)
