@@ -28,6 +28,8 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("finetune_default", "finetune_default"),  # space: default vs Optuna + transformers (long)
     ("distill", "distill"),  # 3-layer MiniLM student distilled from a 6-layer teacher
     ("finetune_images", "finetune_images"),  # the same on EfficientNet-Lite0 + digits (long)
+    ("lora", "lora"),  # LoRA vs last_k with the same trial budget (MiniLM, minutes)
+    ("ensemble", "ensemble"),  # top-3 ensemble vs the single winner over study seeds (minutes)
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 
@@ -53,6 +55,17 @@ def _parser() -> argparse.ArgumentParser:
         "--peer-timeout",
         type=float,
         help="the peer's search seconds (finetune_default, finetune_images)",
+    )
+    p.add_argument("--lora-trials", type=int, default=None, help="trials per arm (lora)")
+    p.add_argument("--lora-arm", choices=["last_k", "lora"], help="run one arm only (lora)")
+    p.add_argument("--lora-cache-from", help="a run folder whose cache/features to reuse (lora)")
+    p.add_argument("--lora-depth", type=int, default=None, help="most layers trained (lora)")
+    p.add_argument("--ensemble-trials", type=int, default=None, help="trials per seed (ensemble)")
+    p.add_argument(
+        "--ensemble-space", choices=["demo", "head"], default=None, help="space (ensemble)"
+    )
+    p.add_argument(
+        "--ensemble-cache-from", help="a run folder whose cache/features the first seed reuses"
     )
     p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
     p.add_argument(

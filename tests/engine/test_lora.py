@@ -58,6 +58,47 @@ def test_only_adapters_and_head_train(tiny_bert_dir, targets, per_layer):
     assert frozen_prefix(FreezingConfig(strategy="lora"), len(freezer.groups), 3) == 1
 
 
+def test_lora_on_the_last_layers_only_keeps_a_longer_frozen_prefix(tiny_bert_dir):
+    model = _built(tiny_bert_dir).model
+    n = len(model.layer_groups())  # embeddings + 2 encoder layers
+    lora = LoraConfig(r=4, layers=1)
+    freezer = Freezer(model, FreezingConfig(strategy="lora"), lora=lora)
+    freezer.start_epoch(0)
+    groups = model.layer_groups()
+    adapted = [i for i, g in enumerate(groups) if any("lora_" in m for m, _ in g.named_modules())]
+    assert adapted == [n - 1]
+    assert not groups[n - 2].training and groups[n - 1].training  # the prefix is in eval mode
+    assert frozen_prefix(FreezingConfig(strategy="lora"), n, 3, lora) == n - 1
+    assert frozen_prefix(FreezingConfig(strategy="lora"), n, 3, LoraConfig(layers=9)) == 1
+    assert LoraConfig.model_validate({"layers": 2}).layers == 2
+    with pytest.raises(ValueError, match="layers"):
+        LoraConfig.model_validate({"layers": 0})
+
+
+def test_lora_above_a_frozen_prefix_trains_on_the_prefix_cache(tmp_path, tiny_bert_dir):
+    from tunesmith import load_model
+    from tunesmith.engine.feature_cache import FeatureCache
+
+    cfg = _job(tmp_path, tiny_bert_dir, layers=1)
+    plain = run_job(cfg)
+    cache = FeatureCache()
+    cached = run_job(cfg, JobPlan(export_dir=tmp_path / "model"), feature_cache=cache)
+    assert not plain.used_feature_cache and cached.used_feature_cache and len(cache) >= 1
+    assert cached.val_metrics["accuracy"] == plain.val_metrics["accuracy"]
+    assert cached.val_metrics["log_loss"] == pytest.approx(plain.val_metrics["log_loss"], rel=1e-4)
+    # fewer adapters than on every layer: half of the two layers' q, k, v
+    every_layer = run_job(_job(tmp_path, tiny_bert_dir)).val_metrics["trainable_fraction"]
+    assert 0 < cached.val_metrics["trainable_fraction"] < every_layer
+    meta = json.loads((tmp_path / "model" / "tunesmith_model.json").read_text())
+    assert meta["lora"]["layers"] == 1
+    texts = ["good great fine 99", "bad awful poor 99"]
+    batch = cached.built.collate_fn([{"text": t} for t in texts])
+    with torch.no_grad():
+        direct = torch.softmax(cached.model.eval()(batch), dim=1).numpy()
+    np.testing.assert_allclose(load_model(tmp_path / "model").predict_proba(texts), direct,
+                               atol=1e-6)  # fmt: skip
+
+
 def test_lora_config_rules():
     with pytest.raises(ValueError, match="train.lora applies only to .*'lora'.*'full'"):
         TrainConfig.model_validate({"lora": {"r": 4}})
@@ -172,6 +213,8 @@ def test_model_card_names_the_adapters_and_the_trained_share():
     }  # fmt: skip
     card = model_card("s", job, metrics)
     assert "LoRA adapters: r 4, alpha 8, targets all_linear; trainable parameters: 1.23%" in card
+    job["train"]["lora"]["layers"] = 2
+    assert "targets all_linear (last 2 layer groups); trainable" in model_card("s", job, metrics)
     job["train"] = {"freezing": {"strategy": "full"}}
     assert "LoRA" not in model_card("s", job, metrics)
 

@@ -21,7 +21,8 @@ YAML shape (defaults shown)::
       regularization: {l1: 0.0, l2: 0.0, l2_sp: 0.0}
       freezing: {strategy: full, k: 1, unfreeze_every: 1, stage_lr_factor: null, freeze_bn: false}
       lora: null                    # with strategy lora: {r: 8, alpha: null (= 2r), dropout: 0.0,
-                                    #   targets: attention}  (attention | all_linear)
+                                    #   targets: attention, layers: null}  (attention | all_linear;
+                                    #   layers: k = adapters in the last k layer groups only)
       early_stopping: {patience: null, min_delta: 0.0}
 
 The names a search picks among (``optimizer.name``, ``schedule.name``, ``loss.name``,
@@ -150,12 +151,15 @@ class LoraConfig(Frozen):
     """Low-rank adapters (``train.freezing.strategy: lora``): rank ``r``, scale ``alpha / r``
     (``alpha: null`` ties it to the rank: ``alpha = 2 * r``, the usual choice), dropout on the
     adapters' input, and the linear layers adapted (``attention``: the query, key and value
-    projections; ``all_linear``: every linear layer of the encoder layers)."""
+    projections; ``all_linear``: every linear layer of the encoder layers). ``layers: k`` puts
+    adapters in the last ``k`` layer groups only (as ``last_k`` counts them; null: every encoder
+    layer): the groups below stay frozen and unchanged, so the prefix cache serves them."""
 
     r: PositiveInt = 8
     alpha: PositiveFloat | None = None
     dropout: FractionBelowOne = 0.0
     targets: LoraTargets = "attention"
+    layers: PositiveInt | None = None
 
     @property
     def resolved_alpha(self) -> float:

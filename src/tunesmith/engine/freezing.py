@@ -9,8 +9,9 @@ Groups are indexed input side first (``0 .. n-1``); the head always trains.
   output side every ``unfreeze_every`` epochs; stage ``s`` scales every LR by
   ``stage_lr_factor ** s`` when that is set;
 * ``lora``: low-rank adapters (:mod:`tunesmith.engine.lora`, ``train.lora``) in every group but
-  the embeddings (group 0, which stays frozen, so its outputs can be cached); only the adapters
-  and the head have ``requires_grad``, the backbone's own weights stay frozen.
+  the embeddings (group 0, which stays frozen, so its outputs can be cached), or in the last
+  ``train.lora.layers`` groups only (the groups below stay frozen: a longer cached prefix); only
+  the adapters and the head have ``requires_grad``, the backbone's own weights stay frozen.
 
 Frozen groups get ``requires_grad=False`` and eval mode (dropout off, BatchNorm statistics fixed);
 parameters outside every group freeze with the first (input-side) group. ``freeze_bn`` keeps every
@@ -51,7 +52,7 @@ def _progressive(cfg: FreezingConfig, n_groups: int, epoch: int) -> frozenset[in
 
 
 def _lora(cfg: FreezingConfig, n_groups: int, epoch: int) -> frozenset[int]:
-    return frozenset(range(1, n_groups))
+    return lora_groups(None, n_groups)  # the default adapters; see trainable_groups
 
 
 #: strategy name (``train.freezing.strategy``) -> plan(cfg, n_groups, epoch).
@@ -61,8 +62,20 @@ STRATEGIES: Registry[Plan] = Registry(
 )
 
 
-def trainable_groups(cfg: FreezingConfig, n_groups: int, epoch: int) -> frozenset[int]:
-    """Indices of the layer groups that train in ``epoch`` (0-based)."""
+def lora_groups(lora: LoraConfig | None, n_groups: int) -> frozenset[int]:
+    """The layer groups that get adapters: all but the embeddings, or the last ``lora.layers``."""
+    layers = lora.layers if lora is not None else None
+    start = 1 if layers is None else max(1, n_groups - layers)
+    return frozenset(range(start, n_groups))
+
+
+def trainable_groups(
+    cfg: FreezingConfig, n_groups: int, epoch: int, lora: LoraConfig | None = None
+) -> frozenset[int]:
+    """Indices of the layer groups that train in ``epoch`` (0-based); ``lora``: the adapters'
+    settings with the ``lora`` strategy (None: the defaults)."""
+    if cfg.strategy == "lora":
+        return lora_groups(lora, n_groups)
     plan = STRATEGIES.lookup(cfg.strategy, "train.freezing.strategy")
     return plan(cfg, n_groups, epoch)
 
@@ -79,16 +92,19 @@ def backbone_frozen_throughout(cfg: FreezingConfig, n_groups: int, epochs: int) 
     return all(not trainable_groups(cfg, n_groups, e) for e in range(epochs))
 
 
-def frozen_prefix(cfg: FreezingConfig, n_groups: int, epochs: int) -> int:
+def frozen_prefix(
+    cfg: FreezingConfig, n_groups: int, epochs: int, lora: LoraConfig | None = None
+) -> int:
     """How many input-side groups stay frozen in every epoch: groups ``[0, stop)``.
 
     ``n_groups`` when no group ever trains (the whole backbone is frozen), 0 when the first group
     trains at some point. Those groups are in eval mode for the whole run, so what they compute
-    for an example never changes (the condition for caching their outputs).
+    for an example never changes (the condition for caching their outputs). ``lora``: as for
+    :func:`trainable_groups`.
     """
     stop = n_groups
     for epoch in range(epochs):
-        plan = trainable_groups(cfg, n_groups, epoch)
+        plan = trainable_groups(cfg, n_groups, epoch, lora)
         if plan:
             stop = min(stop, min(plan))
     return stop
@@ -114,7 +130,9 @@ class Freezer:
         if cfg.strategy == "lora":
             from tunesmith.engine.lora import apply_lora
 
-            apply_lora(model, lora or LoraConfig())
+            lora = lora or LoraConfig()
+            apply_lora(model, lora)
+        self.lora = lora
         self.model = model
         self.cfg = cfg
         self.scale = scale or StageScale()
@@ -123,7 +141,7 @@ class Freezer:
 
     def start_epoch(self, epoch: int) -> bool:
         """Set ``requires_grad`` for ``epoch``'s plan; True when the plan or LR scale changed."""
-        plan = trainable_groups(self.cfg, len(self.groups), epoch)
+        plan = trainable_groups(self.cfg, len(self.groups), epoch, self.lora)
         factor = lr_stage_factor(self.cfg, epoch)
         changed = plan != self.trainable or factor != self.scale.value
         self.trainable, self.scale.value = plan, factor

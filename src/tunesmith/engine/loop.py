@@ -290,7 +290,7 @@ def fit(
     freezer = Freezer(model, cfg.freezing, lora=cfg.lora)
     freezer.start_epoch(0)
     request = _request(cfg, (train_set, val_set), collate_fn, seed, dev, dtype, cache_key_extra)
-    stop = frozen_prefix(cfg.freezing, len(freezer.groups), cfg.epochs)
+    stop = frozen_prefix(cfg.freezing, len(freezer.groups), cfg.epochs, cfg.lora)
     loaders = build_loaders(model, request, feature_cache, stop)
     freezer.train_mode()  # computing a cache put the whole model in eval mode
     loss_fn = _loss(cfg, train_set, collate_fn, num_outputs, class_counts, loss_wrapper)

@@ -1,12 +1,13 @@
 """Low-rank adapters (LoRA, with ``peft``) for the ``lora`` freezing strategy.
 
 :func:`apply_lora` injects adapters into the linear layers of a text encoder's layer groups (not
-the embeddings): ``targets: attention`` adapts the query, key and value projections,
-``all_linear`` every linear layer of the encoder layers. The backbone's own weights stay frozen;
-the adapters and the new head train. The model then carries ``lora_config`` (the settings, for
-the export) and keeps its layer groups, so the freezing plan, prefix cache and export work on it
-as on any model. :func:`merge_lora` folds the adapters into the base weights (a plain model
-again); :func:`lora_state` is what an adapter export saves: the adapters and the head.
+the embeddings; with ``layers: k`` the last ``k`` groups only): ``targets: attention`` adapts the
+query, key and value projections, ``all_linear`` every linear layer of the encoder layers. The
+backbone's own weights stay frozen; the adapters and the new head train. The model then carries
+``lora_config`` (the settings, for the export) and keeps its layer groups, so the freezing plan,
+prefix cache and export work on it as on any model. :func:`merge_lora` folds the adapters into
+the base weights (a plain model again); :func:`lora_state` is what an adapter export saves: the
+adapters and the head.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ def target_names(model: Any, cfg: LoraConfig) -> list[str]:
     """Names (relative to ``model.backbone``) of the linear layers that get adapters."""
     from torch import nn
 
-    inside = {id(m) for group in model.layer_groups()[1:] for m in group.modules()}
+    from tunesmith.engine.freezing import lora_groups
+
+    groups = model.layer_groups()
+    chosen = lora_groups(cfg, len(groups))
+    inside = {id(m) for i in chosen for m in groups[i].modules()}
     names = [
         name
         for name, module in model.backbone.named_modules()

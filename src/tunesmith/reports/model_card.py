@@ -21,7 +21,9 @@ def _lora_lines(train: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[st
     r = lora.get("r", 8)
     return [
         f"- LoRA adapters: r {r}, alpha {lora.get('alpha') or 2 * r}, "
-        f"targets {lora.get('targets', 'attention')}; trainable parameters: {share}"
+        f"targets {lora.get('targets', 'attention')}"
+        + (f" (last {lora['layers']} layer groups)" if lora.get("layers") else "")
+        + f"; trainable parameters: {share}"
     ]
 
 
