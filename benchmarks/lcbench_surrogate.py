@@ -85,7 +85,7 @@ def clean(config: Any) -> dict[str, Any]:
 
 
 def _key(config: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(round(config[n], 12) if isinstance(config[n], float) else config[n] for n in PARAMS)
+    return tuple(round(v, 12) if isinstance(v, float) else v for v in map(config.get, PARAMS))
 
 
 class Ledger:

@@ -15,6 +15,7 @@ until the ledger's budget is spent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from typing import Any
@@ -52,10 +53,8 @@ def optuna_tpe_hyperband(ledger: Ledger, seed: int) -> None:
             min_resource=1, max_resource=MAX_EPOCH, reduction_factor=3
         ),
     )
-    try:
+    with contextlib.suppress(BudgetSpent):
         study.optimize(objective, n_trials=ledger.budget)
-    except BudgetSpent:
-        pass
 
 
 def smac_mf(ledger: Ledger, seed: int) -> None:
