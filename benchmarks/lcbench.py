@@ -208,7 +208,11 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "CPU seconds per method, all runs: "
         + ", ".join(f"{m} {c:.0f}" for m, c in cpu.items())
-        + f". Whole benchmark: {s['wall_s']:.0f} s wall with {s['workers']} worker process(es).",
+        + (
+            f". Whole benchmark: {s['wall_s']:.0f} s wall with {s['workers']} worker process(es)."
+            if s["workers"]
+            else ". Tables rebuilt from the finished runs of a run cut short (lcbench_partial.json)."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -239,19 +243,40 @@ def run(args: Any) -> str:
             partial.write_text(json.dumps(rows))
             if i % len(methods) == 0:
                 print(f"  {i}/{len(jobs)} runs, {time.perf_counter() - start:.0f}s", flush=True)
+    table = write_results(rows, out, workers, time.perf_counter() - start)
+    partial.unlink()
+    return table
+
+
+def write_results(rows: list[dict[str, Any]], out: Path, workers: int, wall_s: float) -> str:
+    """``lcbench.json`` and ``lcbench.md`` from the finished runs; a seed is kept only when
+    every (task, method) of it finished (a run cut short: the seeds it completed)."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    done = {(r["seed"], r["task"], r["method"]) for r in rows}
+    seeds = sorted(
+        s
+        for s in {r["seed"] for r in rows}
+        if all((s, t, m) in done for t in tasks for m in methods)
+    )
+    rows = [r for r in rows if r["seed"] in seeds]
     settings = {
-        "budget": budget,
+        "budget": rows[0]["budget"],
         "tasks": tasks,
         "seeds": seeds,
         "methods": methods,
         "metric": "val_accuracy",
         "workers": workers,
         "reduced": len(tasks) < 8 or len(seeds) < 5,
-        "wall_s": time.perf_counter() - start,
+        "wall_s": wall_s,
     }
     result = {"settings": settings, "summary": summarise(rows, methods, tasks), "runs": rows}
     (out / "lcbench.json").write_text(json.dumps(result, indent=1))
     table = markdown(result)
     (out / "lcbench.md").write_text(table)
-    partial.unlink()
     return table
+
+
+if __name__ == "__main__":  # tables from a run cut short: lcbench.py results/lcbench_partial.json
+    source = Path(sys.argv[1])
+    print(write_results(json.loads(source.read_text()), source.parent, 0, float("nan")))
