@@ -211,7 +211,7 @@ def markdown(result: dict[str, Any]) -> str:
         + (
             f". Whole benchmark: {s['wall_s']:.0f} s wall with {s['workers']} worker process(es)."
             if s["workers"]
-            else ". Tables rebuilt from the finished runs of a run cut short (lcbench_partial.json)."
+            else ". Tables rebuilt from the finished runs of a run cut short."
         ),
     ]
     return "\n".join(lines) + "\n"
