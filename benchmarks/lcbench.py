@@ -163,6 +163,10 @@ def summarise(rows: list[dict[str, Any]], methods: list[str], tasks: list[str]) 
     return {"median": med, "verdicts": verdicts}
 
 
+def _mean(med: dict[str, Any], f: str, tasks: list[str], method: str) -> float:
+    return statistics.mean(med[f][t][method] for t in tasks)
+
+
 def markdown(result: dict[str, Any]) -> str:
     s = result["settings"]
     methods, tasks = s["methods"], s["tasks"]
@@ -199,9 +203,15 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["## Target: tunesmith >= best peer at every budget share (median over seeds)", ""]
     for ours, v in result["summary"]["verdicts"].items():
         word = "met" if v["met"] else "NOT met"
+        on_mean = [
+            f"{float(f) * 100:.0f} %: {_mean(med, f, tasks, ours):.2f} vs "
+            f"{max(_mean(med, f, tasks, p) for p in peers):.2f}"
+            for f in med
+        ]
         lines.append(
             f"- `{ours}`: {word} ({v['cells_met']} of {v['cells']} task x budget cells; worst "
-            f"gap to the best peer {v['worst_gap']:+.2f} points)"
+            f"gap to the best peer {v['worst_gap']:+.2f} points). On the mean over tasks, against "
+            f"the best peer's mean: {'; '.join(on_mean)}"
         )
     cpu = {m: sum(r["cpu_s"] for r in result["runs"] if r["method"] == m) for m in methods}
     lines += [
