@@ -30,6 +30,7 @@ BENCHMARKS: list[tuple[str, str]] = [
     ("finetune_images", "finetune_images"),  # the same on EfficientNet-Lite0 + digits (long)
     ("lora", "lora"),  # LoRA vs last_k with the same trial budget (MiniLM, minutes)
     ("ensemble", "ensemble"),  # top-3 ensemble vs the single winner over study seeds (minutes)
+    ("lcbench", "lcbench"),  # LCBench surrogate vs SMAC/DEHB/Hyperband (own env; skips without)
 ]
 """(name, module in benchmarks/) pairs, run in this order."""
 
@@ -40,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="1 seed, budgets 25/50, GP capped at 50")
     p.add_argument("--samplers", nargs="*", help="sampler names (synthetic)")
     p.add_argument("--budgets", nargs="*", type=int, help="trial budgets (synthetic)")
-    p.add_argument("--seeds", nargs="*", type=int, help="seeds (synthetic)")
+    p.add_argument("--seeds", nargs="*", type=int, help="seeds (synthetic, lcbench)")
     p.add_argument(
         "--parts", nargs="*", choices=["recipe", "recipe_refit", "demo"], help="(finetune_demo)"
     )
@@ -67,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ensemble-cache-from", help="a run folder whose cache/features the first seed reuses"
     )
+    p.add_argument("--lcbench-data", type=Path, help="folder holding lcbench/ (lcbench)")
+    p.add_argument("--lcbench-tasks", nargs="*", help="LCBench task ids (lcbench)")
+    p.add_argument("--lcbench-methods", nargs="*", help="method names (lcbench)")
+    p.add_argument(
+        "--lcbench-budget", type=int, help="budget in full-length runs, x 52 epochs (lcbench)"
+    )
+    p.add_argument("--lcbench-workers", type=int, help="worker processes (lcbench)")
     p.add_argument("--results-dir", type=Path, default=HERE / "results", help="output folder")
     p.add_argument(
         "--gp-max-budget", type=int, default=None, help="cap GP's trials (it is the slowest)"
