@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tunesmith.config.train import FreezingConfig, LoraConfig
+from tunesmith.engine.lora import lora_groups
 from tunesmith.engine.schedules import StageScale
 from tunesmith.utils.registry import Registry
 
@@ -60,13 +61,6 @@ STRATEGIES: Registry[Plan] = Registry(
     "freezing strategy",
     {"full": _full, "head": _head, "last_k": _last_k, "progressive": _progressive, "lora": _lora},
 )
-
-
-def lora_groups(lora: LoraConfig | None, n_groups: int) -> frozenset[int]:
-    """The layer groups that get adapters: all but the embeddings, or the last ``lora.layers``."""
-    layers = lora.layers if lora is not None else None
-    start = 1 if layers is None else max(1, n_groups - layers)
-    return frozenset(range(start, n_groups))
 
 
 def trainable_groups(

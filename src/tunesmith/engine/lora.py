@@ -17,6 +17,14 @@ from typing import Any
 from tunesmith.config.train import LoraConfig
 from tunesmith.errors import ConfigError, MissingDependencyError
 
+
+def lora_groups(lora: LoraConfig | None, n_groups: int) -> frozenset[int]:
+    """The layer groups that get adapters: all but the embeddings, or the last ``lora.layers``."""
+    layers = lora.layers if lora is not None else None
+    start = 1 if layers is None else max(1, n_groups - layers)
+    return frozenset(range(start, n_groups))
+
+
 #: Last names of the query, key and value projections across encoder families (BERT, DistilBERT,
 #: RoBERTa/BART-like ``*_proj``, T5, fused ``query_key_value`` / ``qkv``).
 ATTENTION_NAMES = frozenset(
@@ -37,8 +45,6 @@ def _peft() -> Any:
 def target_names(model: Any, cfg: LoraConfig) -> list[str]:
     """Names (relative to ``model.backbone``) of the linear layers that get adapters."""
     from torch import nn
-
-    from tunesmith.engine.freezing import lora_groups
 
     groups = model.layer_groups()
     chosen = lora_groups(cfg, len(groups))
