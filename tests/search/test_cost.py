@@ -152,3 +152,23 @@ def test_a_good_first_deeper_trial_raises_its_arms_belief() -> None:
     # spread's share alone, which the prior's lower mean would shrink towards 0
     assert last_k.improvement > 0.005
     assert _names(model)[0] == "last_k"
+
+
+def test_a_recipes_score_speaks_for_its_strategy_and_does_not_hold_deeper_arms_back() -> None:
+    arms = [
+        Arm("head", 0, 40),
+        Arm("last_k", 1, 4),
+        Arm("recipe0", 1, 4, limit=1, recipe=True, strategy="last_k"),
+        Arm("full", 2, 4),
+    ]
+    model = CostModel(arms)
+    for _ in range(MIN_TRIALS):
+        model.observe("head", seconds=2.0, epochs_run=20, score=0.74)
+    model.observe("recipe0", seconds=80.0, epochs_run=4, score=0.80)
+    ranked = {r.arm.name: r for r in model.rank()}
+    # last_k's belief starts from its recipe's 0.80, not from the head's 0.74 + gain
+    assert ranked["last_k"].improvement > 0.005
+    assert model.next_arm().name == "last_k"
+    for _ in range(MIN_TRIALS):
+        model.observe("last_k", seconds=80.0, epochs_run=4, score=0.79)
+    assert "full" in {r.arm.name for r in model.rank()}  # the recipe's single run does not gate

@@ -13,10 +13,11 @@ and the scores of its finished trials, and ranks the arms by **expected improvem
   score: for an arm that ran :data:`MIN_TRIALS` trials (or the cheapest arm, once scored), the
   mean and spread of its last :data:`RECENT` scores; for a deeper arm before that, the best score
   of the shallower arms plus :data:`PRIOR_GAIN` (a deeper strategy promises a gain; a known-good
-  recipe promises :data:`RECIPE_GAIN`), or the mean of its own scores when that is higher, with
-  spread :data:`PRIOR_SPREAD`;
+  recipe promises :data:`RECIPE_GAIN`), or the mean of its own scores (a recipe of its
+  strategy's included) when that is higher, with spread :data:`PRIOR_SPREAD`;
 * an arm whose expected trial does not fit in the time left is not ranked (not started), and an
-  arm is tried only after every shallower arm has :data:`MIN_TRIALS` finished trials.
+  arm is tried only after every shallower strategy arm (recipes, which run once, aside) has
+  :data:`MIN_TRIALS` finished trials.
 
 :meth:`CostModel.expected_trial_seconds` is the interface other parts (the whole-run budget)
 read to plan with the costs the search has measured.
@@ -49,13 +50,15 @@ MIN_TRIALS = 3
 class Arm:
     """One choice the schedule can make: ``depth`` orders arms from cheap (0) to deep;
     ``epochs`` is what one trial may train; ``limit`` caps its trials (a recipe runs once);
-    ``recipe``: a known-good configuration rather than the sampler's draw."""
+    ``recipe``: a known-good configuration rather than the sampler's draw, of the strategy
+    ``strategy`` (its score also speaks for that strategy's arm)."""
 
     name: str
     depth: int
     epochs: int
     limit: int | None = None
     recipe: bool = False
+    strategy: str | None = None
 
 
 def depth_cost_factor(shallow: int, deep: int) -> float:
@@ -172,6 +175,13 @@ class CostModel:
         if not shallower:
             return None
         prior = max(shallower) + (RECIPE_GAIN if arm.recipe else PRIOR_GAIN)
+        if not arm.recipe:  # a recipe of this strategy is a trial of it too
+            scores = scores + [
+                s
+                for a in self._arms
+                if a.recipe and a.strategy == arm.name
+                for s in self._records[a.name].scores
+            ]
         # A good first trial raises the belief; a bad one does not lower it below the prior.
         own = sum(scores) / len(scores) if scores else prior
         return max(prior, own), PRIOR_SPREAD
@@ -188,8 +198,10 @@ class CostModel:
         for arm in self._arms:
             if arm.limit is not None and self._records[arm.name].trials >= arm.limit:
                 continue
-            if any(
-                self._records[a.name].trials < MIN_TRIALS for a in self._arms if a.depth < arm.depth
+            if any(  # recipes run once: only the strategies' own arms hold deeper ones back
+                self._records[a.name].trials < MIN_TRIALS
+                for a in self._arms
+                if a.depth < arm.depth and not a.recipe
             ):
                 continue
             seconds = self.expected_trial_seconds(arm.name)

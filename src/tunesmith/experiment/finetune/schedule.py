@@ -51,7 +51,8 @@ def build_arms(
         strategy = str(recipe.get(STRATEGY, "full"))
         name = f"recipe{i}"
         depth = DEPTH.get(strategy, 2)
-        arms.append(Arm(name, depth, _epochs(space, strategy, base_epochs), 1, recipe=True))
+        epochs = _epochs(space, strategy, base_epochs)
+        arms.append(Arm(name, depth, epochs, 1, recipe=True, strategy=strategy))
         recipe_params[name] = dict(recipe)
     if "full" in choices:
         arms.append(Arm("full", DEPTH["full"], _epochs(space, "full", base_epochs)))
