@@ -28,9 +28,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from tune_runs import _env
 
 HERE = Path(__file__).resolve().parent
 TARGET_VAL = 0.804
@@ -54,11 +55,6 @@ def write_split(folder: Path) -> None:
         pd.DataFrame({"text": texts[lo:hi], "label": labels[lo:hi]}).to_csv(
             folder / f"{split}.csv", index=False
         )
-
-
-def _env() -> dict[str, str]:
-    # as a user runs them: no thread pinning (benchmarks/run.py pins OMP_NUM_THREADS=1)
-    return {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
 
 
 def run_peer(data: Path, timeout: float, seed: int, work: Path) -> dict[str, Any]:
@@ -89,27 +85,15 @@ final: {{train_on: train+validation}}
 
 
 def run_tunesmith(data: Path, timeout: float, seed: int, work: Path) -> dict[str, Any]:
-    import optuna
+    return run_search(work / f"ts{seed}", _config(data, timeout, seed), f"default-s{seed}")
 
-    folder = work / f"ts{seed}"
-    folder.mkdir()
-    (folder / "exp.yaml").write_text(_config(data, timeout, seed))
-    tunesmith = Path(sys.executable).parent / "tunesmith"
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [str(tunesmith), "tune", "exp.yaml", "--no-progress"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=_env(),
-    )
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"tunesmith failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    db = next(Path(folder, "runs").glob("*/study.db"))
-    study = optuna.load_study(study_name=f"default-s{seed}", storage=f"sqlite:///{db}")
+
+def run_search(folder: Path, config: str, name: str) -> dict[str, Any]:
+    """``tunesmith tune`` on ``config`` in ``folder``: its wall time, the best validation over
+    time (trial completion times from the first trial's start), the final record and the arms."""
+    from tune_runs import tune
+
+    study, seconds, load = tune(folder, name, config)
     trials = [t for t in study.trials if t.datetime_start is not None]
     t0 = min(t.datetime_start for t in trials)
     log = []
@@ -123,12 +107,14 @@ def run_tunesmith(data: Path, timeout: float, seed: int, work: Path) -> dict[str
                 "validation": t.value,
                 "arm": t.user_attrs.get("tunesmith_arm"),
                 "best_epoch": t.user_attrs.get("best_epoch"),
+                "params": t.params,
             }
         )
     log.sort(key=lambda r: r["t"])
     final = study.user_attrs["final"]
     states = [t.state.name for t in study.trials]
     arms = [t.user_attrs.get("tunesmith_arm") for t in study.trials]
+    output = (folder / "stdout.txt").read_text()
     return {
         "seconds": round(seconds, 1),
         "best_validation": max((r["validation"] for r in log), default=None),
@@ -138,9 +124,10 @@ def run_tunesmith(data: Path, timeout: float, seed: int, work: Path) -> dict[str
         "trials": {s: states.count(s) for s in sorted(set(states))},
         "arms": {str(a): arms.count(a) for a in sorted(set(map(str, arms)))},
         "log": log,
-        "load_1m_before": load,
-        "load_1m_after": os.getloadavg()[0],
-        "stdout_tail": proc.stdout[-4000:],
+        "load_1m_before": load["before"],
+        "load_1m_after": load["after"],
+        "stdout_tail": output.split("\n--- stderr\n")[0][-4000:],
+        "stderr_tail": output.split("\n--- stderr\n")[-1][-6000:],
     }
 
 

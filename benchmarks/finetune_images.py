@@ -33,14 +33,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from finetune_default import _env, _fmt, time_to  # noqa: E402
+from finetune_default import _fmt, run_search, time_to  # noqa: E402
+from tune_runs import _env  # noqa: E402
 
 SPLIT = {"train": (0, 1257), "validation": (1257, 1527), "test": (1527, 1797)}
 IMAGE_SIZE = 64
@@ -91,61 +91,7 @@ final: {{train_on: train+validation}}
 
 
 def run_tunesmith(data: Path, timeout: float, seed: int, work: Path) -> dict[str, Any]:
-    import optuna
-
-    folder = work / f"ts{seed}"
-    folder.mkdir()
-    (folder / "exp.yaml").write_text(_config(data, timeout, seed))
-    tunesmith = Path(sys.executable).parent / "tunesmith"
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [str(tunesmith), "tune", "exp.yaml", "--no-progress"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=_env(),
-    )
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"tunesmith failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    db = next(Path(folder, "runs").glob("*/study.db"))
-    study = optuna.load_study(study_name=f"images-s{seed}", storage=f"sqlite:///{db}")
-    trials = [t for t in study.trials if t.datetime_start is not None]
-    t0 = min(t.datetime_start for t in trials)
-    log = []
-    for t in trials:
-        if t.value is None or t.datetime_complete is None:
-            continue
-        log.append(
-            {
-                "t": (t.datetime_complete - t0).total_seconds(),
-                "trial": t.number,
-                "validation": t.value,
-                "arm": t.user_attrs.get("tunesmith_arm"),
-                "best_epoch": t.user_attrs.get("best_epoch"),
-                "params": t.params,
-            }
-        )
-    log.sort(key=lambda r: r["t"])
-    final = study.user_attrs["final"]
-    states = [t.state.name for t in study.trials]
-    arms = [t.user_attrs.get("tunesmith_arm") for t in study.trials]
-    return {
-        "seconds": round(seconds, 1),
-        "best_validation": max((r["validation"] for r in log), default=None),
-        "test": final["test"].get(final["metric"]),
-        "final_params": final["params"],
-        "final_epochs": final.get("final_epochs"),
-        "trials": {s: states.count(s) for s in sorted(set(states))},
-        "arms": {str(a): arms.count(a) for a in sorted(set(map(str, arms)))},
-        "log": log,
-        "load_1m_before": load,
-        "load_1m_after": os.getloadavg()[0],
-        "stdout_tail": proc.stdout[-4000:],
-        "stderr_tail": proc.stderr[-6000:],
-    }
+    return run_search(work / f"ts{seed}", _config(data, timeout, seed), f"images-s{seed}")
 
 
 def _table(res: dict[str, Any]) -> str:

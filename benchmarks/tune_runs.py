@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from finetune_default import _env
+
+def _env() -> dict[str, str]:
+    # as a user runs them: no thread pinning (benchmarks/run.py pins OMP_NUM_THREADS=1)
+    return {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
 
 
 def tune(folder: Path, name: str, config: str) -> tuple[Any, float, dict[str, float]]:
