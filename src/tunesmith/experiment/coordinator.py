@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +89,13 @@ class Coordinator:
         fixed: bool = False,
         seed_trials: bool = True,
         trial_cost: float | None = None,
+        group_key: Callable[[dict[str, Any]], Hashable | None] | None = None,
+        max_group: int = 1,
     ) -> None:
+        if max_group < 1:
+            raise ValueError(f"Coordinator: max_group must be >= 1, got {max_group}")
+        if max_group > 1 and group_key is None:
+            raise ValueError(f"Coordinator: max_group = {max_group} needs a group_key")
         self.study = study
         self._space = space
         self._runner = runner
@@ -108,6 +115,8 @@ class Coordinator:
         self._evaluated = 0  # trials the budget counts, as of the last read
         self._duplicates = Duplicates(objective_seeds=not seed_trials)
         self._guard = GracefulStop()
+        self._group_key = group_key  # params -> what trials may train together (None: alone)
+        self._max_group = max_group
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
