@@ -74,8 +74,9 @@ class RunnerLimits:
     """What bounds a trial and a worker (``study.*`` keys of the same names).
 
     ``trial_timeout``: seconds before the worker running a trial is killed and the trial fails
-    with "timeout after N s". ``worker_memory_mb``: a worker whose resident memory goes past this
-    is ended (its trial fails naming memory) and replaced. ``max_trials_per_worker``: a worker is
+    with "timeout after N s" (a group task's members share one timeout, for the whole group).
+    ``worker_memory_mb``: a worker whose resident memory goes past this is ended (its trial fails
+    naming memory) and replaced. ``max_trials_per_worker``: a worker is
     recycled after this many trials (on a GPU the default is 1, so GPU memory is returned).
     ``gpus_per_trial``: each trial's GPU share (0.5 packs two trials per GPU, 2 gives one trial
     two GPUs). ``cpus_per_trial`` and ``ray_address`` are for the Ray runner.
