@@ -148,7 +148,14 @@ def size_recheck(costs: Sequence[float | None], top_k: int, seeds: int, left: fl
 
 def trial_seconds(trial: Any) -> float | None:
     """How long a finished (frozen) trial ran, from its start and completion times, less the
-    one-off set-up it recorded (``setup_seconds``: a cache build that a rerun does not pay)."""
+    one-off set-up it recorded (``setup_seconds``: a cache build that a rerun does not pay).
+
+    None for a trial answered from another's reports (:mod:`tunesmith.experiment.fidelity`): it
+    ran nothing, so its near-zero duration says nothing of what running it costs."""
+    from tunesmith.experiment.fidelity import FIDELITY_OF
+
+    if FIDELITY_OF in getattr(trial, "user_attrs", {}):
+        return None
     start, end = getattr(trial, "datetime_start", None), getattr(trial, "datetime_complete", None)
     if start is None or end is None:
         return None

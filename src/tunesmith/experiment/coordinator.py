@@ -7,7 +7,8 @@ stop on the trial budget, the timeout, the target, the patience, an exhausted gr
 failures in a row. With a timeout, a trial is not started when its expected cost (the median
 duration of this run's completed trials, or the ``trial_cost`` it was given) does not fit in the
 time left. A proposal with the same parameters as a trial the study already holds is asked again
-(:mod:`tunesmith.experiment.duplicates`).
+(:mod:`tunesmith.experiment.duplicates`); with a ``fidelity``, one that a finished longer run
+covers is answered from its reports (:mod:`tunesmith.experiment.fidelity`).
 
 SIGINT and SIGTERM end the run gracefully (:mod:`tunesmith.experiment.signals`): running trials
 are failed with "interrupted" and their parameters queued again once, and
@@ -27,6 +28,7 @@ from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.budget import expected_cost, fits
 from tunesmith.experiment.duplicates import Duplicates, is_duplicate
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
+from tunesmith.experiment.fidelity import FidelityShare
 from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, setup_seconds, to_values
 from tunesmith.experiment.signals import GracefulStop
 from tunesmith.experiment.stops import grid_exhausted, stop_message, target_or_patience
@@ -88,6 +90,7 @@ class Coordinator:
         fixed: bool = False,
         seed_trials: bool = True,
         trial_cost: float | None = None,
+        fidelity: str | None = None,
     ) -> None:
         self.study = study
         self._space = space
@@ -108,6 +111,10 @@ class Coordinator:
         self._evaluated = 0  # trials the budget counts, as of the last read
         self._duplicates = Duplicates(objective_seeds=not seed_trials)
         self._guard = GracefulStop()
+        # proposals a finished longer run covers are answered from it (experiment.fidelity)
+        self._fidelity = (
+            None if fidelity is None else FidelityShare(fidelity, config.all_directions)
+        )
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -200,9 +207,26 @@ class Coordinator:
         if self._seed_trials and self._cfg.seed is not None:
             seed = self._cfg.seed + trial.number
         self._started_since_read += 1
+        if self._answered(trial, params):
+            return None
         self._runner.submit(TrialTask(trial.number, params, seed))
         self._emit("trial_started", trial=trial.number, params=dict(params))
         return None
+
+    def _answered(self, trial: Any, params: dict[str, Any]) -> bool:
+        """Tell a proposal that a finished trial's reports cover, without running it."""
+        from optuna.trial import TrialState
+
+        with self._guard.critical():
+            value = self._fidelity.answer(trial, self._trials) if self._fidelity else None
+            if value is not None:
+                self._live.pop(trial.number, None)
+                self._tell(trial, TrialState.COMPLETE, [value])
+                self._count(trial.number, TrialState.COMPLETE, None)
+        if value is not None:
+            self._emit("trial_started", trial=trial.number, params=dict(params))
+            self._emit("trial_finished", trial=trial.number, state="COMPLETE", values=(value,))
+        return value is not None
 
     def _decide(self, key: int, step: int, value: float) -> bool:
         with self._guard.critical():  # a storage write: a signal waits until it is done

@@ -43,6 +43,7 @@ def run_study(
     storage: Any = None,
     runs: Sequence[FixedRun] | None = None,
     trial_cost: float | None = None,
+    fidelity: str | None = None,
 ) -> Any:
     """Run (or resume) the study ``config.name``; return the ``optuna.Study``.
 
@@ -52,6 +53,9 @@ def run_study(
     runs exactly those configurations (the ones it does not hold yet are queued) and asks the
     sampler for nothing else. ``trial_cost``: the seconds a trial is expected to take before one
     has been measured (a study with a timeout starts no trial that cannot finish in time).
+    ``fidelity``: the parameter (a dotted path) whose value is how far a run goes, one report
+    per unit; a proposal that a finished longer run covers is answered from its reports
+    (:mod:`tunesmith.experiment.fidelity`).
     """
     from tunesmith.runners import create_runner, limits_of
     from tunesmith.search.pruners import create_pruner
@@ -94,6 +98,7 @@ def run_study(
             # second seed from the study: one seed owner per trial.
             seed_trials=not getattr(objective, "seeds_itself", False),
             trial_cost=trial_cost,
+            fidelity=fidelity,
         )
     except BaseException:
         runner.close()
