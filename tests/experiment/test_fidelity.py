@@ -118,3 +118,11 @@ def test_a_multi_objective_study_cannot_share_runs():
     config = validate(StudyConfig, data, "test")
     with pytest.raises(ConfigError, match="single-objective study"):
         run_study(config, SPACE, Curve(), fidelity="epochs")
+
+
+def test_an_answered_trial_answers_too_and_names_the_trial_that_ran():
+    objective = Curve()
+    queued = [{"lr": 0.1, "epochs": 4}, {"lr": 0.1, "epochs": 3}, {"lr": 0.1, "epochs": 2}]
+    study, _ = _run(objective, queued)
+    assert len(objective.calls) == 1
+    assert [t.user_attrs.get(FIDELITY_OF) for t in study.trials] == [None, 0, 0]

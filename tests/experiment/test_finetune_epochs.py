@@ -3,6 +3,7 @@ trial a finished longer one covers is answered from its reports (tiny MLP, in-pr
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,3 +121,20 @@ def test_a_schedule_that_ignores_the_run_length_gets_no_horizon(tiny_workdir: Pa
     assert with_horizon(constant, job, 4) is job
     cosine = with_horizon(mapping, validate_job(mapping, "test"), 4)
     assert cosine.train.schedule.horizon_epochs == 4 and cosine.train.epochs == 2
+
+
+def test_an_answered_trials_validation_metrics_are_its_source_epochs(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from tunesmith.experiment.finetune.epochs import answered_val_metrics
+
+    folder = tmp_path / "00003"
+    folder.mkdir()
+    lines = [{"epoch": 0, "step": 5, "accuracy": 0.6, "f1_macro": 0.5, "lr": 0.1},
+             {"epoch": 1, "step": 10, "accuracy": 0.7, "f1_macro": 0.65, "lr": 0.1}]  # fmt: skip
+    (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines))
+    trial = SimpleNamespace(value=0.7, user_attrs={FIDELITY_OF: 3, "best_epoch": 2})
+    got = answered_val_metrics(str(tmp_path), trial, "accuracy")
+    assert got == {"accuracy": 0.7, "f1_macro": 0.65}
+    gone = SimpleNamespace(value=0.7, user_attrs={FIDELITY_OF: 9, "best_epoch": 2})
+    assert answered_val_metrics(str(tmp_path), gone, "accuracy") == {"accuracy": 0.7}

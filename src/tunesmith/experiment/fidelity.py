@@ -13,7 +13,7 @@ proposal needs no run of its own once the study holds a finished trial that
 
 The proposal is then answered from that trial's reports: its value is the best of the first
 ``e`` (by the study's direction), its reports are those ``e``, and its record says
-``fidelity_of`` (the source trial's number) and its best step under the attribute a trial's
+``fidelity_of`` (the number of the trial that ran) and its best step under the attribute a trial's
 objective records it in (``best_epoch``, 1-based like the steps), so later phases read it as
 any trial's. It ran nothing, so it costs nothing: its duration is about zero and no run's cost
 is measured from it; the pruner is not asked (there is nothing left to save). A proposal that
@@ -117,7 +117,8 @@ class FidelityShare:
             best = best_report(done, self.maximize)
             if best is None:
                 continue
-            return Answer(source.number, wanted, best[1], best[0], done)
+            ran = source.user_attrs.get(FIDELITY_OF, source.number)  # the trial that trained
+            return Answer(int(ran), wanted, best[1], best[0], done)
         return None
 
     def answer(self, trial: Any, trials: Iterable[Any]) -> float | None:
