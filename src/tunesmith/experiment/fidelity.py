@@ -16,10 +16,11 @@ The proposal is then answered from that trial's reports: its value is the best o
 ``fidelity_of`` (the number of the trial that ran) and its best step under the attribute a trial's
 objective records it in (``best_epoch``, 1-based like the steps), so later phases read it as
 any trial's. It ran nothing, so it costs nothing: its duration is about zero and no run's cost
-is measured from it; the pruner is not asked (there is nothing left to save). A proposal that
-goes *further* than a finished trial runs in full (nothing is resumed). A knowing repeat (run
-as another seed, :mod:`tunesmith.experiment.duplicates`) is never answered, and neither is a
-trial copied from another study. Single-objective studies only.
+is measured from it (it still counts as a trial of ``n_trials``); the pruner is not asked
+(there is nothing left to save). A proposal that goes *further* than a finished trial runs in
+full (nothing is resumed). A knowing repeat (run as another seed,
+:mod:`tunesmith.experiment.duplicates`) is never answered, and a trial copied from another
+study (warm start) never answers one. Single-objective studies only.
 """
 
 from __future__ import annotations
