@@ -57,6 +57,16 @@ def test_frozen():
         ("early_stopping: {patience: 0}", "early_stopping.patience"),
         ("schedule: {name: cosine, lr_min: 0.1}\noptimizer: {lr: 0.01}", "lr_min must be <"),
         ("optimiser: {lr: 0.1}", "unknown key; did you mean 'optimizer'"),
+        (
+            "epochs: 4\nschedule: {name: cosine, horizon_epochs: 3}",
+            "schedule.horizon_epochs must be >= epochs (4): a run follows the first epochs of "
+            "its schedule; got 3",
+        ),
+        (
+            "schedule: {name: step, horizon_epochs: 6}",
+            "horizon_epochs applies only to the cosine and linear schedules or a warmup_ratio "
+            "(it would do nothing); got name 'step', horizon_epochs=6",
+        ),
     ],
 )
 def test_validation_messages_name_field_rule_value(yaml, needle):
@@ -105,3 +115,10 @@ def test_docstring_yaml_shape_matches_defaults():
     shown = yaml.safe_load(doc)["train"]
     defaults = TrainConfig().model_dump(mode="json")
     assert shown == {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
+
+
+def test_horizon_epochs_defaults_to_the_epochs():
+    assert TrainConfig(epochs=3).horizon_epochs == 3
+    cfg = TrainConfig(epochs=3, schedule={"name": "constant", "warmup_ratio": 0.1,
+                                          "horizon_epochs": 5})  # fmt: skip
+    assert cfg.horizon_epochs == 5 and cfg.schedule.uses_horizon

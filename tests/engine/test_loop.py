@@ -189,3 +189,20 @@ def test_schedule_is_stepped_per_optimizer_step():
     assert [h["step"] for h in res.history] == [2, 4, 6]
     for h in res.history:  # param_groups[0] is the head (depth 0): the LR for the next step
         assert h["lr"] == pytest.approx(1e-2 * lr_factor(h["step"], 6, cfg.schedule, 1e-2))
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [{"name": "cosine", "lr_min": 1e-4}, {"name": "linear", "warmup_ratio": 0.25}],
+)
+def test_a_run_with_a_horizon_is_the_start_of_the_longer_run(schedule):
+    """2 epochs over a 4-epoch horizon: the same per-epoch records as the first 2 of 4 epochs."""
+    records = []
+    for epochs, horizon in ((4, None), (2, 4), (2, None)):
+        cfg = TrainConfig(epochs=epochs, batch_size=16, optimizer={"lr": 0.02},
+                          schedule={**schedule, "horizon_epochs": horizon})  # fmt: skip
+        seed_everything(5)
+        records.append(run(tiny(dropout=0.2), cfg, seed=5).history)
+    longer, prefix, own = records
+    assert len(prefix) == 2 and prefix == longer[:2]  # every metric, loss and LR, exactly
+    assert own[1]["lr"] != longer[1]["lr"]  # without the horizon the schedule is its own

@@ -62,6 +62,12 @@ class ScheduleConfig(Frozen):
     ``decay_rate`` k count steps after warmup: exponential gives ``lr * exp(-k * t)``.
     ``lr_min`` is the absolute LR that cosine and linear reach at the end for the group whose
     base LR is ``optimizer.lr``; layer-decayed groups end at the same fraction of their own LR.
+
+    ``horizon_epochs``: the schedule is laid out over this many epochs instead of
+    ``train.epochs`` (at least that many), so a run of ``e`` epochs follows the first ``e``
+    epochs of the longer run's schedule: it is a prefix of that run. It applies to what depends
+    on the run's length (cosine and linear decay, ``warmup_ratio``); elsewhere it would do
+    nothing and is refused.
     """
 
     name: ScheduleName = "constant"
@@ -71,6 +77,23 @@ class ScheduleConfig(Frozen):
     gamma: FactorUpToOne = 0.1
     decay_rate: NonNegativeFloat = 0.0
     lr_min: NonNegativeFloat = 0.0
+    horizon_epochs: PositiveInt | None = None
+
+    @property
+    def uses_horizon(self) -> bool:
+        """Whether the run's length changes this schedule (cosine and linear decay over it, a
+        warmup ratio is a share of it); step and exponential decay count steps from the start."""
+        return self.name in ("cosine", "linear") or self.warmup_ratio is not None
+
+    @model_validator(mode="after")
+    def _horizon_applies(self) -> ScheduleConfig:
+        if self.horizon_epochs is not None and not self.uses_horizon:
+            raise ValueError(
+                "horizon_epochs applies only to the cosine and linear schedules or a "
+                f"warmup_ratio (it would do nothing); got name {self.name!r}, "
+                f"horizon_epochs={self.horizon_epochs}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_warmup(self) -> ScheduleConfig:

@@ -15,7 +15,9 @@ YAML shape (defaults shown)::
       optimizer: {name: adamw, lr: 0.001, weight_decay: 0.0, momentum: 0.0, nesterov: false,
                   betas: [0.9, 0.999], eps: 1.0e-8, layer_decay: 1.0}
       schedule: {name: constant, warmup_steps: 0, warmup_ratio: null, step_size: 1000,
-                 gamma: 0.1, decay_rate: 0.0, lr_min: 0.0}
+                 gamma: 0.1, decay_rate: 0.0, lr_min: 0.0,
+                 horizon_epochs: null}      # null = epochs; else the schedule's length in
+                                            #   epochs (>= epochs: this run is its prefix)
       loss: {name: cross_entropy, label_smoothing: 0.0, class_weights: null, gamma: 2.0,
              alpha: null, delta: 1.0}
       regularization: {l1: 0.0, l2: 0.0, l2_sp: 0.0}
@@ -216,6 +218,22 @@ class TrainConfig(Frozen):
                 f"got {self.schedule.lr_min}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _horizon(self) -> TrainConfig:
+        horizon = self.schedule.horizon_epochs
+        if horizon is not None and horizon < self.epochs:
+            raise ValueError(
+                f"schedule.horizon_epochs must be >= epochs ({self.epochs}): a run follows the "
+                f"first epochs of its schedule; got {horizon}"
+            )
+        return self
+
+    @property
+    def horizon_epochs(self) -> int:
+        """The epochs the LR schedule is laid out over (``schedule.horizon_epochs`` or
+        ``epochs``)."""
+        return self.schedule.horizon_epochs or self.epochs
 
     @model_validator(mode="after")
     def _lora(self) -> TrainConfig:

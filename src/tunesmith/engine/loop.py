@@ -297,7 +297,8 @@ def fit(
     regularizer = Regularizer(model, cfg.regularization)
     optimizer = build_optimizer(model, cfg.optimizer)
     accum, n_batches = cfg.grad_accum_steps, len(loaders.train)
-    total_steps = cfg.epochs * math.ceil(n_batches / accum)
+    # laid out over the horizon: a run of fewer epochs is the start of the longer run
+    total_steps = cfg.horizon_epochs * math.ceil(n_batches / accum)
     scheduler = lambda_lr(optimizer, total_steps, cfg.schedule, cfg.optimizer.lr, freezer.scale)
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     state, best = TrainState(metric, greater), BestWeights(model)

@@ -152,7 +152,14 @@ def trial_seconds(trial: Any) -> float | None:
 
     A member of a group task (trials trained together) ran as long as its group: its cost is its
     share, the group's time less the set-up, divided by the group's size
-    (``tunesmith_group_size``)."""
+    (``tunesmith_group_size``).
+
+    None for a trial answered from another's reports (:mod:`tunesmith.experiment.fidelity`): it
+    ran nothing, so its near-zero duration says nothing of what running it costs."""
+    from tunesmith.experiment.fidelity import FIDELITY_OF
+
+    if FIDELITY_OF in getattr(trial, "user_attrs", {}):
+        return None
     start, end = getattr(trial, "datetime_start", None), getattr(trial, "datetime_complete", None)
     if start is None or end is None:
         return None

@@ -10,14 +10,10 @@ time left. A proposal with the same parameters as a trial the study already hold
 (:mod:`tunesmith.experiment.duplicates`). Results are written by
 :class:`~tunesmith.experiment.recording.Recorder`.
 
-Group tasks: with ``group_key`` and ``max_group > 1``, a trial whose parameters have a group key
-(not None) is joined by more trials while the study holds queued (WAITING) trials, the batch is
-below ``max_group`` and the trial budget allows; the batch is split by group key
-(:func:`~tunesmith.experiment.grouping.buckets`), and each bucket of two or more runs as one group
-task, which takes one runner slot. Each member keeps its own record, pruning answers and result,
-with the user attributes ``tunesmith_group`` (the group's first trial number) and
-``tunesmith_group_size``; its measured cost is its share of the group's wall time. Tasks that find
-no free slot wait here, already started, for the next one.
+Group tasks (``group_key``, ``max_group > 1``): queued trials with the same group key run as one
+group task in one runner slot, each with its own record, pruning answers and result (rule and
+records: :mod:`tunesmith.experiment.grouping`). With a ``fidelity``, a proposal that a finished
+longer run covers is answered from its reports (:mod:`tunesmith.experiment.fidelity`).
 
 SIGINT and SIGTERM end the run gracefully (:mod:`tunesmith.experiment.signals`): running trials
 are failed with "interrupted" and their parameters queued again once, and
@@ -39,6 +35,7 @@ from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.budget import expected_cost, fits
 from tunesmith.experiment.duplicates import Duplicates
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
+from tunesmith.experiment.fidelity import FidelityShare
 from tunesmith.experiment.grouping import group_tasks
 from tunesmith.experiment.recording import Recorder
 from tunesmith.experiment.results import GROUP, GROUP_SIZE
@@ -93,6 +90,7 @@ class Coordinator:
         trial_cost: float | None = None,
         group_key: Callable[[dict[str, Any]], Hashable | None] | None = None,
         max_group: int = 1,
+        fidelity: str | None = None,
     ) -> None:
         if max_group < 1:
             raise ValueError(f"Coordinator: max_group must be >= 1, got {max_group}")
@@ -121,6 +119,10 @@ class Coordinator:
         self._group_key = group_key  # params -> what trials may train together (None: alone)
         self._max_group = max_group
         self._pending: deque[TrialTask] = deque()  # started tasks waiting for a free slot
+        # proposals a finished longer run covers are answered from it (experiment.fidelity)
+        self._fidelity = (
+            None if fidelity is None else FidelityShare(fidelity, config.all_directions)
+        )
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -186,13 +188,16 @@ class Coordinator:
         first = self._ask_trial()
         if first is None:
             return "n_trials"
+        if self._answered(first[0], first[1]):
+            return None
         asked = [first]
         if self._max_group > 1 and self._key_of(first[1]) is not None:
             while len(asked) < self._max_group and self._queued():
                 more = self._ask_trial()
                 if more is None:  # the trial budget is taken
                     break
-                asked.append(more)
+                if not self._answered(more[0], more[1]):
+                    asked.append(more)
         key_of = self._key_of if len(asked) > 1 else None
         self._pending.extend(group_tasks(asked, key_of, self._max_group))
         self._submit_pending()
@@ -262,6 +267,21 @@ class Coordinator:
             self._runner.submit(task)
             for member in task.trials:
                 self._emit("trial_started", trial=member.key, params=dict(member.params))
+
+    def _answered(self, trial: Any, params: dict[str, Any]) -> bool:
+        """Tell a proposal that a finished trial's reports cover, without running it."""
+        from optuna.trial import TrialState
+
+        with self._guard.critical():
+            value = self._fidelity.answer(trial, self._trials) if self._fidelity else None
+            if value is not None:
+                self._live.pop(trial.number, None)
+                self._recorder.tell(trial, TrialState.COMPLETE, [value])
+                self._recorder.count(trial.number, TrialState.COMPLETE, None)
+        if value is not None:
+            self._emit("trial_started", trial=trial.number, params=dict(params))
+            self._emit("trial_finished", trial=trial.number, state="COMPLETE", values=(value,))
+        return value is not None
 
     def _decide(self, key: int, step: int, value: float) -> bool:
         with self._guard.critical():  # a storage write: a signal waits until it is done

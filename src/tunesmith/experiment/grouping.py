@@ -3,6 +3,15 @@
 The coordinator asks trials one at a time; :func:`buckets` sorts a batch of them by the
 objective's group key: trials with the same key (not None) share a bucket of at most
 ``max_group``, a trial with key None, or alone with its key, runs as a plain task.
+
+The coordinator's rule: with ``group_key`` and ``max_group > 1``, a trial whose parameters have a
+group key (not None) is joined by more trials while the study holds queued (WAITING) trials, the
+batch is below ``max_group`` and the trial budget allows; the batch is split by :func:`buckets`,
+and each bucket of two or more runs as one group task, which takes one runner slot. Each member
+keeps its own record, pruning answers and result, with the user attributes ``tunesmith_group``
+(the group's first trial number) and ``tunesmith_group_size``; its measured cost is its share of
+the group's wall time. Tasks that find no free slot wait in the coordinator, already started,
+for the next one.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ def run_study(
     trial_cost: float | None = None,
     group_key: Callable[[dict[str, Any]], Hashable | None] | None = None,
     max_group: int = 1,
+    fidelity: str | None = None,
 ) -> Any:
     """Run (or resume) the study ``config.name``; return the ``optuna.Study``.
 
@@ -57,6 +58,9 @@ def run_study(
     ``group_key`` and ``max_group``: queued trials whose parameters have the same (not None)
     group key run together as one group task of up to ``max_group`` trials
     (:class:`~tunesmith.experiment.coordinator.Coordinator`).
+    ``fidelity``: the parameter (a dotted path) whose value is how far a run goes, one report
+    per unit; a proposal that a finished longer run covers is answered from its reports
+    (:mod:`tunesmith.experiment.fidelity`).
     """
     from tunesmith.runners import create_runner, limits_of
     from tunesmith.search.pruners import create_pruner
@@ -101,6 +105,7 @@ def run_study(
             trial_cost=trial_cost,
             group_key=group_key,
             max_group=max_group,
+            fidelity=fidelity,
         )
     except BaseException:
         runner.close()

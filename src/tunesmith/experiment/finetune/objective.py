@@ -49,6 +49,16 @@ def validate_job(mapping: Mapping[str, Any], source: str) -> Any:
     return validate(FinetuneConfig, dict(mapping), source)
 
 
+def with_horizon(mapping: Mapping[str, Any], job: Any, horizon: int | None) -> Any:
+    """``job`` with its LR schedule laid out over ``horizon`` epochs
+    (``train.schedule.horizon_epochs``) where the schedule depends on the run's length and sets
+    no horizon of its own; else ``job`` as it is."""
+    schedule = job.train.schedule
+    if horizon is None or schedule.horizon_epochs is not None or not schedule.uses_horizon:
+        return job
+    return validate_job(job_mapping(mapping, {"train.schedule.horizon_epochs": horizon}), "a trial")
+
+
 def write_trial_config(folder: Path, job: Any, params: Mapping[str, Any]) -> None:
     """Write the complete job config (re-runnable by ``tunesmith finetune``) and the params."""
     import yaml
@@ -75,9 +85,11 @@ class FinetuneObjective:
     training the model again. ``train_on_validation``: in the final phase, train on train +
     validation for the given ``train.epochs`` (no early stopping) and keep the last epoch.
     ``merge_lora``: the final export folds LoRA adapters into the base weights.
-    ``measure_cost``: each run also returns its inference latency and parameter counts
-    (``latency_ms``, ``latency_batch_size``, ``params``, ``params_trainable``), the cost
-    objectives of a multi-objective study.
+    ``horizon_epochs``: every run's LR schedule spans this many epochs (where it depends on the
+    run's length), so a run of fewer epochs is the start of a longer one
+    (:mod:`tunesmith.experiment.finetune.epochs`). ``measure_cost``: each run also returns its
+    inference latency and parameter counts (``latency_ms``, ``latency_batch_size``, ``params``,
+    ``params_trainable``), the cost objectives of a multi-objective study.
     """
 
     seeds_itself = True  # the job seeds from its config's seed, in the worker that runs it
@@ -94,6 +106,7 @@ class FinetuneObjective:
     search_scores: dict[str, float] | None = None
     merge_lora: bool = False
     measure_cost: bool = False
+    horizon_epochs: int | None = None
     _cache: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -156,7 +169,9 @@ class FinetuneObjective:
         mapping = job_mapping(self.base, params)
         if refit:  # a fixed number of epochs: nothing left to stop early on
             mapping = job_mapping(mapping, {"train.early_stopping.patience": None})
-        job = validate_job(mapping, f"trial {key} config")
+        job = with_horizon(
+            mapping, validate_job(mapping, f"trial {key} config"), self.horizon_epochs
+        )
         write_trial_config(folder, job, params)
         callbacks = [ReportCallback(reporter.report)] if self.mode == "search" else []
         keep = self.keep_weights and not final and job.data.kfold is None

@@ -10,7 +10,9 @@ complete are not run again.
 * **Final:** the winner's search run saved its trained weights; they are loaded (or, when missing,
   the winner trains once more with the search seed) and evaluated on the test split, the first and
   only time the test split is read; the model is exported to ``runs/<name>/best/model``
-  (``study.user_attrs["final"]``).
+  (``study.user_attrs["final"]``). A winner answered from a longer run's reports
+  (:mod:`tunesmith.experiment.finetune.epochs`) saved no weights: it trains for its best epoch
+  count over the search's schedule horizon, which gives the weights that were evaluated.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.experiment.events import OnEvent
+from tunesmith.experiment.fidelity import FIDELITY_OF
+from tunesmith.experiment.finetune.epochs import answered_val_metrics
 from tunesmith.experiment.finetune.objective import FinetuneObjective
 from tunesmith.experiment.fixed import FixedRun, held_run
 from tunesmith.experiment.runtime import run_study
@@ -170,7 +174,8 @@ def run_final(
     if budget is not None and train_on_validation and timeout is None:
         train_on_validation = False
     overrides: dict[str, Any] = _run_overrides(winner)  # a recipe's keys outside the space
-    if train_on_validation:
+    answered = FIDELITY_OF in winner.user_attrs  # answered from a longer run: saved nothing
+    if train_on_validation or answered:
         epochs = int(winner.user_attrs.get("best_epoch") or 0) or None
         if epochs is None:
             ran = {**params, **overrides}
@@ -185,9 +190,9 @@ def run_final(
         str(run_dir / "final"),
         mode="final",
         export_dir=str(export_dir),
-        reuse_from=None if train_on_validation else str(source),
+        reuse_from=None if train_on_validation or answered else str(source),
         train_on_validation=train_on_validation,
-        search_scores=_val_metrics(winner.user_attrs) if train_on_validation else None,
+        search_scores=_search_scores(objective, winner) if train_on_validation else None,
     )
     phase_cfg = _phase_study_config(config, name, objective.metric, timeout)
     phase = run_study(phase_cfg, space, final_obj, on_event=on_event, runs=[run], trial_cost=cost)
@@ -204,7 +209,7 @@ def run_final(
         "validation": _val_metrics(attrs),
         "test": {k[5:]: v for k, v in attrs.items() if k.startswith("test_")},
         "retrained_on_train_val": train_on_validation,
-        "final_epochs": overrides.get("train.epochs") if train_on_validation else None,
+        "final_epochs": overrides.get("train.epochs") if train_on_validation or answered else None,
         "reused_search_weights": attrs.get("stop_reason") == "loaded",
         "best_trial": trial,
         "best_epoch": _whole(attrs.get("best_epoch")),
@@ -254,6 +259,14 @@ def _run_overrides(trial: Any) -> dict[str, Any]:
     from tunesmith.storage.study import RUN_OVERRIDES
 
     return dict(trial.user_attrs.get(RUN_OVERRIDES) or {})
+
+
+def _search_scores(objective: FinetuneObjective, winner: Any) -> dict[str, Any]:
+    """The winner's validation metrics from the search (an answered trial's: its source run's
+    at its best epoch)."""
+    if FIDELITY_OF in winner.user_attrs:
+        return answered_val_metrics(objective.trials_dir, winner, objective.metric)
+    return _val_metrics(winner.user_attrs)
 
 
 def _val_metrics(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,8 @@
    validation and the test file's labels), the metric's direction;
 2. warm start (:mod:`tunesmith.experiment.warm_start`): enqueue the family's published recipes
    (every key they set) and/or copy the complete trials of an earlier study, once per study;
-3. the search (trials in workers, per-epoch pruning, best-epoch scores);
+3. the search (trials in workers, per-epoch pruning, best-epoch scores; a searched
+   ``train.epochs`` is a fidelity: :mod:`tunesmith.experiment.finetune.epochs`);
 4. seed re-check of the top k, one test evaluation of the winner, ``runs/<name>/best/`` and the
    HTML report in ``runs/<name>/report/``.
 """
@@ -18,6 +19,7 @@ from typing import Any, cast
 
 from tunesmith.errors import ConfigError
 from tunesmith.experiment.events import OnEvent
+from tunesmith.experiment.finetune.epochs import EPOCHS, plan_epochs
 from tunesmith.experiment.finetune.objective import (
     JOB_SECTIONS,
     FinetuneObjective,
@@ -95,6 +97,7 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
             f"searching it would do nothing; got {space.specs[searched[0]]}"
         )
     run_dir = run_dir_of(config)
+    epochs = plan_epochs(config, space, base)  # a searched train.epochs: one schedule horizon
     return FinetuneObjective(
         base,
         metric,
@@ -102,6 +105,7 @@ def build_finetune_objective(config: Any, space: Any) -> FinetuneObjective:
         cache_dir=str(run_dir / "cache" / "features"),
         merge_lora=config.final.merge_lora,
         measure_cost=multi,
+        horizon_epochs=None if epochs is None else epochs.horizon,
     )
 
 
@@ -280,7 +284,14 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         search_events = _schedule(config, space, pre, objective, on_event, search_cfg.timeout)
     else:
         warm_start(config, space, pre)
-    study = run_study(search_cfg, space, objective, on_event=search_events, storage=storage)
+    epochs = plan_epochs(config, space, objective.base)
+    if epochs is not None:  # a shorter trial is the start of a longer one (finetune.epochs)
+        log.info("%s", epochs.line())
+        pre.set_user_attr("epochs_fidelity", epochs.as_dict())
+    fidelity = EPOCHS if epochs is not None and epochs.share else None
+    study = run_study(
+        search_cfg, space, objective, on_event=search_events, storage=storage, fidelity=fidelity
+    )
     base_seed = int(objective.base.get("seed", 0))
     picked = None
     if is_multi(study_cfg):  # final.pick chooses the front member to re-check and export

@@ -119,7 +119,9 @@ class CostAwareSchedule:
         arm = trial.user_attrs.get(ARM_ATTR) or trial.params.get(STRATEGY)
         if arm not in {a.name for a in self._model.arms}:
             return
-        seconds = trial_seconds(trial) or 0.0  # less a one-off cache build
+        seconds = trial_seconds(trial)  # less a one-off cache build
+        if seconds is None:  # answered from another trial's reports: nothing ran
+            return
         self._model.observe(str(arm), seconds, len(trial.intermediate_values), trial.value)
 
     def _plan(self, event: StudyEvent) -> None:
