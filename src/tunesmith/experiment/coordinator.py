@@ -25,6 +25,7 @@ from typing import Any
 from tunesmith.config.experiment import StudyConfig
 from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.budget import expected_cost, fits
+from tunesmith.experiment.deadline import BUDGET, STOPPED_BY, Deadline, StepsOf
 from tunesmith.experiment.duplicates import Duplicates, is_duplicate
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
 from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, setup_seconds, to_values
@@ -88,6 +89,7 @@ class Coordinator:
         fixed: bool = False,
         seed_trials: bool = True,
         trial_cost: float | None = None,
+        steps_of: StepsOf | None = None,
     ) -> None:
         self.study = study
         self._space = space
@@ -108,6 +110,13 @@ class Coordinator:
         self._evaluated = 0  # trials the budget counts, as of the last read
         self._duplicates = Duplicates(objective_seeds=not seed_trials)
         self._guard = GracefulStop()
+        self._deadline = Deadline(  # running trials stop at the timeout (experiment.deadline)
+            config.timeout,
+            self._clock.start,
+            maximize=config.all_directions[0] == "maximize",
+            single=not self._multi,
+            steps_of=steps_of,
+        )
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -200,6 +209,7 @@ class Coordinator:
         if self._seed_trials and self._cfg.seed is not None:
             seed = self._cfg.seed + trial.number
         self._started_since_read += 1
+        self._deadline.begin(trial.number, params)
         self._runner.submit(TrialTask(trial.number, params, seed))
         self._emit("trial_started", trial=trial.number, params=dict(params))
         return None
@@ -210,12 +220,15 @@ class Coordinator:
 
     def _answer(self, key: int, step: int, value: float) -> bool:
         live = self._live.get(key)
-        if live is None or self._multi:  # Optuna prunes single-objective studies only
+        if live is None:
             return False
+        cut = self._deadline.cut(key, step, value)  # past (or projected past) the deadline
+        if self._multi:  # Optuna prunes single-objective studies only
+            return cut
         live.trial.report(value, step)
         self._renew_leases()
         self._emit("trial_reported", trial=key, step=step, values=(value,))
-        return bool(live.trial.should_prune())
+        return cut or bool(live.trial.should_prune())
 
     def _finish(self, outcome: Outcome) -> None:
         with self._guard.critical():  # the trial leaves _live and is told in one step
@@ -238,12 +251,16 @@ class Coordinator:
             return
         self._live.pop(outcome.key, None)
         trial = live.trial
+        outcome, cut = self._deadline.settle(outcome)  # cut by the budget: its best so far
+        if cut:
+            trial.set_user_attr(STOPPED_BY, BUDGET)
         values: list[float] | None = None
         state = TrialState.COMPLETE
         reason: str | None = None
-        if outcome.status == "ok":
+        if outcome.status == "ok" and not cut:
             # a one-off set-up (a cache build) is not what the next trial will cost
             self._durations.append(time.time() - live.started - setup_seconds(outcome.value))
+        if outcome.status == "ok":
             try:
                 values, extra = to_values(
                     outcome.value, len(self._cfg.all_directions), self._cfg.metric_names

@@ -94,6 +94,8 @@ def run_study(
             # second seed from the study: one seed owner per trial.
             seed_trials=not getattr(objective, "seeds_itself", False),
             trial_cost=trial_cost,
+            # how many steps a trial reports, when the objective knows (experiment.deadline)
+            steps_of=getattr(objective, "report_steps", None),
         )
     except BaseException:
         runner.close()
