@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.experiment.deadline import STOPPED_BY
 from tunesmith.experiment.events import OnEvent
 from tunesmith.experiment.finetune.objective import FinetuneObjective
 from tunesmith.experiment.fixed import FixedRun, held_run
@@ -82,7 +83,9 @@ def run_recheck(
 
     With a ``budget`` (:class:`~tunesmith.experiment.budget.RunBudget`), the re-check is sized
     to the time left after keeping the final run's (``final_retrains``: it trains the winner
-    again) and the report's: fewer configurations or seeds, or none, with a line saying so.
+    again) and the report's: fewer configurations or seeds, or none, with a line saying so. A
+    rerun the phase's deadline stopped (``stopped_by: budget``) is left out of the means: a
+    partly trained seed is not that seed's score.
     """
     from tunesmith.experiment.budget import size_recheck, trial_seconds
     from tunesmith.search.recheck import Candidate, RecheckRow, extra_seeds, rank
@@ -127,7 +130,12 @@ def run_recheck(
         phase = run_study(
             phase_cfg, space, phase_obj, on_event=on_event, runs=runs, trial_cost=cost
         )
+        cut = [t for t in _complete(phase) if t.user_attrs.get(STOPPED_BY)]
+        if cut and budget is not None:  # a partial rerun is no seed's score: left out
+            _say(budget, f"re-check: {len(cut)} run(s) stopped by the budget, left out")
         for t in _complete(phase):
+            if t.user_attrs.get(STOPPED_BY):
+                continue
             run = held_run(t)
             seed = run.overrides.get("seed")
             row = rows.get(_key(run.params))
@@ -215,8 +223,8 @@ def run_final(
         "params": run.settings,
         "model_path": str(export_dir),
     }
-    if attrs.get("stopped_by"):  # the final phase's deadline ended its training
-        record["stopped_by"] = attrs["stopped_by"]
+    if attrs.get(STOPPED_BY):  # the final phase's deadline ended its training
+        record[STOPPED_BY] = attrs[STOPPED_BY]
     measured = {k: attrs[k] for k in COST_KEYS if k in attrs}
     if measured:  # a multi-objective study measures the exported model's cost too
         record["cost"] = measured
