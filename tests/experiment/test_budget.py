@@ -240,8 +240,10 @@ def test_a_final_training_that_runs_late_is_stopped_by_its_deadline(tiny_workdir
         export_dir=str(tiny_workdir / "model"),
         final_reports=True,
     )
-    study_cfg = config.study.model_copy(update={"timeout": 1.0, "metric": objective.metric})
-    study = run_study(study_cfg, space, final, storage=make_storage("memory"))
+    update = {"timeout": 1.0, "metric": objective.metric, "n_trials": 1}
+    study = run_study(
+        config.study.model_copy(update=update), space, final, storage=make_storage("memory")
+    )
     (trial,) = study.trials
     assert trial.state == TrialState.COMPLETE and trial.user_attrs[STOPPED_BY] == BUDGET
     assert trial.user_attrs["best_epoch"] < 5000  # it did not train its 5000 epochs

@@ -178,7 +178,7 @@ def run_final(
     source = Path(objective.trials_dir) / f"{trial:05d}"
     overrides: dict[str, Any] = _run_overrides(winner)  # a recipe's keys outside the space
     ran = {**params, **overrides}
-    searched = int(ran.get("train.epochs", objective.base["train"].get("epochs", 1)))
+    searched = int(ran.get("train.epochs", objective.base.get("train", {}).get("epochs", 1)))
     epochs = searched
     if train_on_validation:
         epochs = int(winner.user_attrs.get("best_epoch") or 0) or searched
