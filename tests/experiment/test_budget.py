@@ -249,3 +249,21 @@ def test_a_final_training_that_runs_late_is_stopped_by_its_deadline(tiny_workdir
     assert trial.user_attrs["best_epoch"] < 5000  # it did not train its 5000 epochs
     assert "test_accuracy" in trial.user_attrs  # the stopped model is still tested, exported
     assert (tiny_workdir / "model").is_dir()
+
+
+def test_a_trial_cut_by_the_budget_is_expected_to_cost_its_full_run():
+    import copy
+
+    from tunesmith.experiment.finetune.phases import full_run_seconds
+
+    class Epochs:
+        def report_steps(self, params):
+            return 8
+
+    whole = _winner(20.0)
+    cut = copy.deepcopy(whole)
+    cut.user_attrs = {"stopped_by": "budget"}
+    cut.intermediate_values = {1: 0.5, 2: 0.6}  # 2 of its 8 epochs in 20 s
+    assert full_run_seconds(whole, Epochs()) == pytest.approx(20.0)
+    assert full_run_seconds(cut, Epochs()) == pytest.approx(80.0)
+    assert full_run_seconds(cut, None) == pytest.approx(20.0)  # no step count: as measured

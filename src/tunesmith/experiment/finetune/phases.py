@@ -87,7 +87,7 @@ def run_recheck(
     rerun the phase's deadline stopped (``stopped_by: budget``) is left out of the means: a
     partly trained seed is not that seed's score.
     """
-    from tunesmith.experiment.budget import size_recheck, trial_seconds
+    from tunesmith.experiment.budget import size_recheck
     from tunesmith.search.recheck import Candidate, RecheckRow, extra_seeds, rank
     from tunesmith.search.recheck import top_k as pick
 
@@ -104,7 +104,7 @@ def run_recheck(
         return None
     timeout, cost = None, None
     if budget is not None and seeds > 0:
-        costs = [trial_seconds(done[c.trial]) for c in cands]
+        costs = [full_run_seconds(done[c.trial], objective) for c in cands]
         timeout = budget.recheck_seconds(costs[0] if final_retrains else None)
         size = size_recheck(costs, len(cands), seeds, timeout)
         known = [c for c in costs[: size.top_k] if c is not None]
@@ -182,7 +182,9 @@ def run_final(
     epochs = searched
     if train_on_validation:
         epochs = int(winner.user_attrs.get("best_epoch") or 0) or searched
-    size = _final_budget(budget, winner, train_on_validation, source, epochs, searched)
+    size = _final_budget(
+        budget, winner, train_on_validation, source, epochs, searched, objective=objective
+    )
     timeout = size.timeout
     train_on_validation = train_on_validation and not size.saved_instead
     if train_on_validation or size.epochs != epochs:
@@ -245,7 +247,13 @@ class FinalSize:
 
 
 def _final_budget(
-    budget: Any, winner: Any, retrain: bool, source: Path, epochs: int, searched: int
+    budget: Any,
+    winner: Any,
+    retrain: bool,
+    source: Path,
+    epochs: int,
+    searched: int,
+    objective: Any = None,
 ) -> FinalSize:
     """Size the final run to the time left when it starts (the clock is read now).
 
@@ -257,14 +265,14 @@ def _final_budget(
     line saying so; the final phase's deadline stops a training that still runs late.
     """
     from tunesmith.engine.weights import WEIGHTS_FILE
-    from tunesmith.experiment.budget import SAFETY, fits, trial_seconds
+    from tunesmith.experiment.budget import SAFETY, fits
 
     if budget is None:
         return FinalSize(None, None, epochs)
     left = budget.final_seconds()
     saved = (source / WEIGHTS_FILE).is_file()
     trains = retrain or not saved
-    measured = trial_seconds(winner) if trains else None
+    measured = full_run_seconds(winner, objective) if trains else None
     per_epoch = None if measured is None else measured / max(1, searched)
     cost = None if per_epoch is None else per_epoch * epochs
     budget.plan.expected["final"] = cost
@@ -305,6 +313,27 @@ def _final_budget(
         "epoch anyway, past the budget",
     )
     return FinalSize(None, None, 1)
+
+
+def full_run_seconds(trial: Any, objective: Any = None) -> float | None:
+    """What a full run of ``trial``'s configuration is expected to take: its measured seconds
+    (:func:`~tunesmith.experiment.budget.trial_seconds`), scaled up by the steps it was given
+    over the steps it ran when the budget stopped it (``stopped_by``) and the objective says how
+    many steps a run reports (``report_steps``)."""
+    from tunesmith.experiment.budget import trial_seconds
+
+    seconds = trial_seconds(trial)
+    steps_of = getattr(objective, "report_steps", None)
+    if seconds is None or not trial.user_attrs.get(STOPPED_BY) or not trial.intermediate_values:
+        return seconds
+    if steps_of is None:
+        return seconds
+    try:
+        given = steps_of({**trial.params, **_run_overrides(trial)})
+    except Exception:  # a hint only
+        given = None
+    ran = max(trial.intermediate_values)
+    return seconds * max(1.0, given / ran) if given and ran > 0 else seconds
 
 
 def _say(budget: Any, line: str) -> None:
