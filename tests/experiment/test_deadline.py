@@ -35,7 +35,7 @@ def test_without_a_timeout_no_trial_is_ever_cut() -> None:
     clock.t = 1e9
     assert not deadline.cut(0, 1, 0.5)
     outcome = Outcome(0, "pruned")
-    assert deadline.settle(outcome) == (outcome, False)
+    assert deadline.settle(outcome) == (outcome, None)
 
 
 def test_a_report_after_the_deadline_is_answered_stop() -> None:
@@ -84,18 +84,22 @@ def test_a_cut_trial_is_complete_with_its_best_result_so_far() -> None:
         deadline.cut(key, 2, 0.8)
         deadline.cut(key, 3, 0.5)
     returned = Outcome(0, "pruned", value={"acc": 0.8, "stop_reason": "pruned"})
-    ok, cut = deadline.settle(returned)
-    assert cut and ok.status == "ok" and ok.value == {"acc": 0.8, "stop_reason": BUDGET}
-    raised, cut = deadline.settle(Outcome(1, "pruned"))  # raised TrialPruned: best reported
-    assert cut and raised.status == "ok" and raised.value == 0.8
+    ok, scale = deadline.settle(returned)
+    assert scale == 1.0 and ok.status == "ok" and ok.value == {"acc": 0.8, "stop_reason": BUDGET}
+    raised, scale = deadline.settle(Outcome(1, "pruned"))  # raised TrialPruned: best reported
+    assert scale == 1.0 and raised.status == "ok" and raised.value == 0.8
     low = Deadline(1.0, 0.0, maximize=False, now=clock)
     low.cut(7, 1, 0.3), low.cut(7, 2, 0.2), low.cut(7, 3, 0.9)
     assert low.settle(Outcome(7, "pruned"))[0].value == 0.2
     failed = Outcome(2, "error", error="boom")
-    assert deadline.settle(failed) == (failed, True)  # an error stays an error
+    assert deadline.settle(failed) == (failed, 1.0)  # an error stays an error
     multi = Deadline(1.0, 0.0, single=False, now=clock)
     multi.cut(5, 1, 0.4)
-    assert multi.settle(Outcome(5, "pruned")) == (Outcome(5, "pruned"), True)
+    assert multi.settle(Outcome(5, "pruned")) == (Outcome(5, "pruned"), 1.0)
+    counted = Deadline(1.0, 0.0, steps_of=lambda p: 8, now=clock)
+    counted.begin(6, {})
+    counted.cut(6, 1, 0.1), counted.cut(6, 2, 0.2)
+    assert counted.settle(Outcome(6, "pruned"))[1] == 4.0  # 2 of 8 steps: a full run is 4x
 
 
 def _stepper(steps: int, pace: float, raise_on_stop: bool) -> Any:

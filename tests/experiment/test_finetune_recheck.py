@@ -180,7 +180,7 @@ def test_real_run_writes_the_recheck_table_and_seeds(
 
 @dataclass
 class SlowRerunObjective(LuckySeedObjective):
-    """Reruns of A (re-check phase) take 100 steps of 50 ms; everything else is instant."""
+    """Reruns of B (re-check phase, after A's) take 100 steps of 50 ms; the rest is instant."""
 
     def phase(
         self, trials_dir: str, mode: str = "search", export_dir: str | None = None
@@ -192,7 +192,7 @@ class SlowRerunObjective(LuckySeedObjective):
         return 100 if self._slow(params) else 1
 
     def _slow(self, params: dict[str, Any]) -> bool:
-        return params["arch"] == "A" and Path(self.trials_dir).name == "recheck"
+        return params["arch"] == "B" and Path(self.trials_dir).name == "recheck"
 
     def __call__(self, params: dict[str, Any], reporter: Any) -> dict[str, Any]:
         import time
@@ -226,8 +226,8 @@ def test_a_recheck_run_stopped_by_the_budget_is_left_out_of_the_means(tmp_path: 
     duck = cast(Any, objective)
     run_recheck(study, config, space, duck, top_k=2, seeds=1, base_seed=SEARCH_SEED, budget=budget)
     rows = {row["params"]["arch"]: row for row in study.user_attrs["recheck"]}
-    assert len(rows["B"]["seeds"]) == 2  # B's rerun finished
-    assert rows["A"]["seeds"] == [SEARCH_SEED]  # A's was cut by the budget: not a seed's score
+    assert len(rows["A"]["seeds"]) == 2  # A's rerun finished
+    assert rows["B"]["seeds"] == [SEARCH_SEED]  # B's was cut by the budget: not a seed's score
     assert "re-check: 1 run(s) stopped by the budget, left out" in budget.plan.notes
     phase = optuna.load_study(study_name="slow.recheck", storage=config.storage_url())
     cut = [t for t in phase.trials if t.user_attrs.get("stopped_by") == "budget"]

@@ -251,16 +251,17 @@ class Coordinator:
             return
         self._live.pop(outcome.key, None)
         trial = live.trial
-        outcome, cut = self._deadline.settle(outcome)  # cut by the budget: its best so far
-        if cut:
+        outcome, scale = self._deadline.settle(outcome)  # cut by the budget: its best so far
+        if scale is not None:
             trial.set_user_attr(STOPPED_BY, BUDGET)
         values: list[float] | None = None
         state = TrialState.COMPLETE
         reason: str | None = None
-        if outcome.status == "ok" and not cut:
-            # a one-off set-up (a cache build) is not what the next trial will cost
-            self._durations.append(time.time() - live.started - setup_seconds(outcome.value))
         if outcome.status == "ok":
+            # a one-off set-up (a cache build) is not what the next trial will cost; a trial the
+            # budget cut counts as its full run would (experiment.deadline)
+            seconds = time.time() - live.started - setup_seconds(outcome.value)
+            self._durations.append(seconds * (scale or 1.0))
             try:
                 values, extra = to_values(
                     outcome.value, len(self._cfg.all_directions), self._cfg.metric_names

@@ -17,8 +17,9 @@ its best result so far and the user attribute ``stopped_by: budget``: what the o
 after the stop (a fine-tuning trial returns its best epoch's metrics), else its best reported
 value. It stays a candidate for the re-check and the final run, and its time is not wasted on a
 record no phase may use. A trial with nothing to record (a multi-objective trial that returned
-nothing) stays PRUNED, with the same attribute. Its duration is not a cost sample: it did not run
-to its end.
+nothing) stays PRUNED, with the same attribute. Its duration still tells what the next trial may
+cost: scaled by the steps it was given over the steps it ran when that count is known, else as
+measured (a lower bound).
 """
 
 from __future__ import annotations
@@ -108,15 +109,22 @@ class Deadline:
         remaining = 1 if reports.total is None else max(0, reports.total - last)
         return t1 + pace * remaining
 
-    def settle(self, outcome: Any) -> tuple[Any, bool]:
-        """``(outcome to record, cut by the budget?)`` for a finished trial's runner outcome.
+    def settle(self, outcome: Any) -> tuple[Any, float | None]:
+        """``(outcome to record, scale)`` for a finished trial's runner outcome; ``scale`` is
+        None unless the budget cut the trial, else what its duration is multiplied by to be a
+        full run's (steps given / steps run, 1.0 when unknown).
 
         A cut trial's outcome becomes ``ok`` with what the objective returned after the stop,
         else its best reported value (see the module doc); an error stays an error.
         """
         reports = self._trials.pop(outcome.key, None)
-        if reports is None or not reports.cut or outcome.status == "error":
-            return outcome, bool(reports is not None and reports.cut)
+        if reports is None or not reports.cut:
+            return outcome, None
+        last = reports.steps[-1][0] if reports.steps else 0
+        scale = reports.total / last if reports.total and last > 0 else 1.0
+        scale = max(1.0, scale)
+        if outcome.status == "error":
+            return outcome, scale
         value = outcome.value
         if isinstance(value, dict) and STOP_REASON in value:
             value = {**value, STOP_REASON: BUDGET}
@@ -124,5 +132,5 @@ class Deadline:
             pick = max if self._maximize else min
             value = pick(reports.values)
         if value is None:
-            return replace(outcome, value=None), True
-        return replace(outcome, status="ok", value=value), True
+            return replace(outcome, value=None), scale
+        return replace(outcome, status="ok", value=value), scale
