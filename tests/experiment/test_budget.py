@@ -62,6 +62,8 @@ def test_recheck_is_sized_to_the_time_left():
     unknown = size_recheck([10.0, None], 2, 1, left=21)  # unknown costs count as the largest
     assert unknown.seeds == 0
     assert size_recheck([10.0, None], 2, 1, left=23).seeds == 1
+    alone = size_recheck([10.0], 3, 2, left=1000)  # one configuration: skipped, with a line
+    assert alone.seeds == 0 and "nothing to compare" in (alone.note or "")
 
 
 def test_run_budget_keeps_the_final_and_the_report():
