@@ -62,6 +62,8 @@ def test_recheck_is_sized_to_the_time_left():
     unknown = size_recheck([10.0, None], 2, 1, left=21)  # unknown costs count as the largest
     assert unknown.seeds == 0
     assert size_recheck([10.0, None], 2, 1, left=23).seeds == 1
+    alone = size_recheck([10.0], 3, 2, left=1000)  # one configuration: skipped, with a line
+    assert alone.seeds == 0 and "nothing to compare" in (alone.note or "")
 
 
 def test_run_budget_keeps_the_final_and_the_report():
@@ -154,3 +156,116 @@ def test_a_one_off_set_up_is_not_what_the_next_trial_is_expected_to_cost():
     first = min(res.study.trials, key=lambda t: t.number)
     assert first.user_attrs["setup_seconds"] == pytest.approx(0.8)
     assert trial_seconds(first) == pytest.approx(0.1, abs=0.15)
+
+
+def _winner(seconds: float, number: int = 4):
+    import datetime
+
+    from optuna.trial import FrozenTrial
+
+    start = datetime.datetime(2026, 1, 1)
+    return FrozenTrial(
+        number=number,
+        state=TrialState.COMPLETE,
+        value=0.9,
+        datetime_start=start,
+        datetime_complete=start + datetime.timedelta(seconds=seconds),
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=number,
+    )
+
+
+def _final_budget_at(left_after: float):
+    """A 100 s budget whose clock has run ``100 - left_after`` s (read when the final starts)."""
+    clock = [0.0]
+    budget = RunBudget(Plan(100.0), started=0.0, now=lambda: clock[0])
+    clock[0] = 100.0 - left_after - budget.plan.reserve_after("final")
+    return budget
+
+
+def test_the_final_run_is_sized_from_the_clock_when_it_starts(tmp_path):
+    from tunesmith.engine.weights import WEIGHTS_FILE
+    from tunesmith.experiment.finetune.phases import _final_budget
+
+    saved, bare = tmp_path / "saved", tmp_path / "bare"
+    saved.mkdir(), bare.mkdir()
+    (saved / WEIGHTS_FILE).write_bytes(b"weights")
+    winner = _winner(40.0)  # its search trial: 4 epochs in 40 s
+
+    budget = _final_budget_at(0.0)  # the budget is spent: saved weights are still evaluated
+    size = _final_budget(budget, winner, False, saved, 4, 4)
+    assert (size.timeout, size.epochs, size.saved_instead) == (None, 4, False)
+    assert "budget is spent" in budget.plan.notes[-1]
+
+    budget = _final_budget_at(60.0)  # a retrain of 3 epochs (about 30 s) fits
+    size = _final_budget(budget, winner, True, saved, 3, 4)
+    assert size.timeout == pytest.approx(60.0) and size.epochs == 3 and not budget.plan.notes
+
+    budget = _final_budget_at(20.0)  # it does not: evaluate the search's weights instead
+    size = _final_budget(budget, winner, True, saved, 3, 4)
+    assert size.saved_instead and size.timeout is None
+    assert "evaluating the search's weights of trial 4" in budget.plan.notes[-1]
+
+    budget = _final_budget_at(25.0)  # no weights to fall back on: fewer epochs that fit
+    size = _final_budget(budget, winner, False, bare, 4, 4)
+    assert size.epochs == 2 and size.timeout == pytest.approx(25.0)  # 2 x 10 s x 1.1 <= 25
+    assert "training it for 2 epoch(s) instead of 4" in budget.plan.notes[-1]
+
+    budget = _final_budget_at(5.0)  # not even one epoch fits: one, saying it runs past
+    size = _final_budget(budget, winner, True, bare, 3, 4)
+    assert size.epochs == 1 and size.timeout is None
+    assert "past the budget" in budget.plan.notes[-1]
+
+    size = _final_budget(None, winner, True, bare, 3, 4)  # no budget: as asked, no limit
+    assert (size.timeout, size.epochs, size.saved_instead) == (None, 3, False)
+
+
+def test_a_final_training_that_runs_late_is_stopped_by_its_deadline(tiny_workdir):
+    from tunesmith.experiment import run_study
+    from tunesmith.experiment.deadline import BUDGET, STOPPED_BY
+    from tunesmith.experiment.finetune.pipeline import build_finetune_objective
+    from tunesmith.search.space import SearchSpace
+    from tunesmith.storage.study import make_storage
+
+    paths = write_npz(tiny_workdir)
+    config = load(experiment("late", paths, train={"epochs": 5000}))
+    space = SearchSpace.from_config({"train.optimizer.lr": {"type": "fixed", "value": 0.01}})
+    objective = build_finetune_objective(config, space)
+    assert objective.report_steps({}) == 5000  # the deadline projects from the epochs
+    final = objective.phase(
+        str(tiny_workdir / "final"),
+        mode="final",
+        export_dir=str(tiny_workdir / "model"),
+        final_reports=True,
+    )
+    update = {"timeout": 1.0, "metric": objective.metric, "n_trials": 1}
+    study = run_study(
+        config.study.model_copy(update=update), space, final, storage=make_storage("memory")
+    )
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs[STOPPED_BY] == BUDGET
+    assert trial.user_attrs["best_epoch"] < 5000  # it did not train its 5000 epochs
+    assert "test_accuracy" in trial.user_attrs  # the stopped model is still tested, exported
+    assert (tiny_workdir / "model").is_dir()
+
+
+def test_a_trial_cut_by_the_budget_is_expected_to_cost_its_full_run():
+    import copy
+
+    from tunesmith.experiment.finetune.phases import full_run_seconds
+
+    class Epochs:
+        def report_steps(self, params):
+            return 8
+
+    whole = _winner(20.0)
+    cut = copy.deepcopy(whole)
+    cut.user_attrs = {"stopped_by": "budget"}
+    cut.intermediate_values = {1: 0.5, 2: 0.6}  # 2 of its 8 epochs in 20 s
+    assert full_run_seconds(whole, Epochs()) == pytest.approx(20.0)
+    assert full_run_seconds(cut, Epochs()) == pytest.approx(80.0)
+    assert full_run_seconds(cut, None) == pytest.approx(20.0)  # no step count: as measured

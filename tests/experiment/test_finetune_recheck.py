@@ -176,3 +176,59 @@ def test_real_run_writes_the_recheck_table_and_seeds(
     assert "Seed re-check" in out and "<- winner" in out
     html = (tiny_workdir / "runs/rc/report/report.html").read_text()
     assert "Seed re-check" in html and "winner" in html
+
+
+@dataclass
+class SlowRerunObjective(LuckySeedObjective):
+    """Reruns of B (re-check phase, after A's) take 100 steps of 50 ms; the rest is instant."""
+
+    def phase(
+        self, trials_dir: str, mode: str = "search", export_dir: str | None = None
+    ) -> SlowRerunObjective:
+        del export_dir
+        return replace(self, trials_dir=trials_dir, mode=mode)
+
+    def report_steps(self, params: dict[str, Any]) -> int:
+        return 100 if self._slow(params) else 1
+
+    def _slow(self, params: dict[str, Any]) -> bool:
+        return params["arch"] == "B" and Path(self.trials_dir).name == "recheck"
+
+    def __call__(self, params: dict[str, Any], reporter: Any) -> dict[str, Any]:
+        import time
+
+        score = super().__call__(params, None)
+        if self._slow(params):
+            for step in range(1, 101):
+                time.sleep(0.05)
+                if reporter.report(step, 0.1):
+                    break
+        return score
+
+
+def test_a_recheck_run_stopped_by_the_budget_is_left_out_of_the_means(tmp_path: Path) -> None:
+    import time
+
+    from tunesmith.experiment.budget import Plan, RunBudget
+
+    space = SearchSpace.from_config({"arch": {"type": "categorical", "choices": ["A", "B"]}})
+    config = StudyConfig(
+        name="slow",
+        storage=f"sqlite:///{tmp_path}/slow.db",
+        runner="inprocess",
+        sampler={"name": "grid"},  # type: ignore[arg-type]
+        n_trials=2,
+        metric="accuracy",
+    )
+    objective = SlowRerunObjective({"seed": SEARCH_SEED}, str(tmp_path / "runs/slow/trials"))
+    study = run_study(config, space, objective)
+    budget = RunBudget(Plan(10.0), time.monotonic(), time.monotonic)  # ~3 s for the re-check
+    duck = cast(Any, objective)
+    run_recheck(study, config, space, duck, top_k=2, seeds=1, base_seed=SEARCH_SEED, budget=budget)
+    rows = {row["params"]["arch"]: row for row in study.user_attrs["recheck"]}
+    assert len(rows["A"]["seeds"]) == 2  # A's rerun finished
+    assert rows["B"]["seeds"] == [SEARCH_SEED]  # B's was cut by the budget: not a seed's score
+    assert "re-check: 1 run(s) stopped by the budget, left out" in budget.plan.notes
+    phase = optuna.load_study(study_name="slow.recheck", storage=config.storage_url())
+    cut = [t for t in phase.trials if t.user_attrs.get("stopped_by") == "budget"]
+    assert len(cut) == 1 and len(cut[0].intermediate_values) < 100

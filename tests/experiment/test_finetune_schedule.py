@@ -195,3 +195,53 @@ def test_default_space_end_to_end_head_trials_converge_and_final_uses_their_best
     final = study.user_attrs["final"]
     winner = next(t for t in study.trials if t.number == final["best_trial"])
     assert final["final_epochs"] == winner.user_attrs["best_epoch"]
+
+
+def _waiting(study: Any) -> list[Any]:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+
+
+def test_a_timeout_stop_leaves_no_queued_trial_behind() -> None:
+    from optuna.trial import TrialState
+
+    cfg = StudyConfig(
+        name="stop", storage="memory", runner="inprocess", n_trials=None, timeout=0.3, seed=0
+    )
+    storage = make_storage("memory")
+    study = open_study("stop", "memory", ["maximize"], storage=storage)
+    arms, recipes = build_arms(SPACE, [], base_epochs=3)
+    schedule = CostAwareSchedule(study, arms, recipes, timeout=0.3)
+    done = run_study(cfg, SPACE, _objective, on_event=schedule, storage=storage)
+    assert _waiting(done) == []
+    # the schedule queues the next trial as each one ends: the one queued last never started
+    failed = [t for t in done.trials if t.state == TrialState.FAIL]
+    assert [t.user_attrs["fail_reason"] for t in failed] == ["not started: budget spent"]
+    assert failed[0].datetime_start is not None  # a readable record, not a half-written one
+
+
+def test_a_resumed_search_drops_stale_queued_picks_but_keeps_recipes() -> None:
+    from optuna.trial import TrialState
+
+    from tunesmith.storage.study import enqueue
+
+    cfg = StudyConfig(
+        name="stale", storage="memory", runner="inprocess", n_trials=2, sampler={"seed": 0}
+    )
+    storage = make_storage("memory")
+    study = open_study("stale", "memory", ["maximize"], storage=storage)
+    recipe = _project(RECIPE, SPACE)
+    assert recipe is not None
+    arms, recipes = build_arms(SPACE, [recipe], base_epochs=3)
+    # what a killed run left queued: a pick of the full arm and the recipe
+    enqueue(study, {S: "full"}, {ARM_ATTR: "full"})
+    enqueue(study, recipe, {ARM_ATTR: "recipe0"})
+    schedule = CostAwareSchedule(study, arms, recipes, timeout=None)
+    done = run_study(cfg, SPACE, _objective, on_event=schedule, storage=storage)
+    by_number = sorted(done.trials, key=lambda t: t.number)
+    assert by_number[0].state == TrialState.FAIL
+    assert by_number[0].user_attrs["fail_reason"] == "not started: left queued by an earlier run"
+    ran = [t for t in by_number if t.state == TrialState.COMPLETE]
+    assert ran[0].user_attrs[ARM_ATTR] == "recipe0"  # the queued recipe still runs, first
+    assert _waiting(done) == []  # the n_trials stop fails the pick queued after the last trial

@@ -9,7 +9,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from tunesmith.storage.leases import LEASE, OWNER, Owner, reconcile, stale_reason
+from tunesmith.storage.leases import LEASE, OWNER, Owner, fail_waiting, reconcile, stale_reason
 
 
 def _dead_pid() -> int:
@@ -149,3 +149,30 @@ def test_concurrent_reconciles_requeue_once(tmp_path):
         t.join()
     trials = optuna.load_study(study_name="r", storage=url).trials
     assert sum(t.user_attrs.get("requeued_from") == number for t in trials) == 1
+
+
+def test_fail_waiting_fails_only_the_named_queued_trials(tmp_path):
+    from tunesmith.storage.study import make_storage
+    from tunesmith.storage.writebehind import WriteBehind
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    for storage in (make_storage(url), WriteBehind(make_storage(url))):
+        study = optuna.create_study(storage=storage, study_name=f"q{id(storage)}")
+        for x in (0.1, 0.2, 0.3):
+            study.enqueue_trial({"x": x})
+        first, second, third = (t.number for t in study.trials)
+        assert fail_waiting(study, [first, third, 99], "not started: budget spent") == [
+            first,
+            third,
+        ]
+        if isinstance(storage, WriteBehind):
+            storage.close()
+        again = optuna.load_study(study_name=study.study_name, storage=make_storage(url))
+        states = {t.number: t.state for t in again.trials}
+        assert states == {
+            first: TrialState.FAIL,
+            second: TrialState.WAITING,
+            third: TrialState.FAIL,
+        }
+        assert again.trials[first].user_attrs["fail_reason"] == "not started: budget spent"
+        assert fail_waiting(again, [first], "again") == []  # a finished trial is left alone

@@ -136,7 +136,8 @@ def size_recheck(costs: Sequence[float | None], top_k: int, seeds: int, left: fl
                     )
                 return RecheckSize(k, m, cost, note)
     if len(each) < 2:
-        return RecheckSize(len(each), 0, 0.0, None)
+        note = "re-check skipped: one configuration completed, with nothing to compare it with"
+        return RecheckSize(len(each), 0, 0.0, note)
     return RecheckSize(
         len(each),
         0,

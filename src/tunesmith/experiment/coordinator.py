@@ -33,6 +33,7 @@ from typing import Any
 from tunesmith.config.experiment import StudyConfig
 from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.budget import expected_cost, fits
+from tunesmith.experiment.deadline import BUDGET, STOPPED_BY, Deadline, StepsOf
 from tunesmith.experiment.duplicates import Duplicates
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
 from tunesmith.experiment.fidelity import FidelityShare
@@ -91,6 +92,7 @@ class Coordinator:
         group_key: Callable[[dict[str, Any]], Hashable | None] | None = None,
         max_group: int = 1,
         fidelity: str | None = None,
+        steps_of: StepsOf | None = None,
     ) -> None:
         if max_group < 1:
             raise ValueError(f"Coordinator: max_group must be >= 1, got {max_group}")
@@ -122,6 +124,13 @@ class Coordinator:
         # proposals a finished longer run covers are answered from it (experiment.fidelity)
         self._fidelity = (
             None if fidelity is None else FidelityShare(fidelity, config.all_directions)
+        )
+        self._deadline = Deadline(  # running trials stop at the timeout (experiment.deadline)
+            config.timeout,
+            self._clock.start,
+            maximize=config.all_directions[0] == "maximize",
+            single=not self._multi,
+            steps_of=steps_of,
         )
 
     # -- the loop ---------------------------------------------------------------------------
@@ -266,6 +275,7 @@ class Coordinator:
                     live.trial.set_user_attr(GROUP_SIZE, len(task.members))
             self._runner.submit(task)
             for member in task.trials:
+                self._deadline.begin(member.key, dict(member.params))
                 self._emit("trial_started", trial=member.key, params=dict(member.params))
 
     def _answered(self, trial: Any, params: dict[str, Any]) -> bool:
@@ -289,12 +299,15 @@ class Coordinator:
 
     def _answer(self, key: int, step: int, value: float) -> bool:
         live = self._live.get(key)
-        if live is None or self._multi:  # Optuna prunes single-objective studies only
+        if live is None:
             return False
+        cut = self._deadline.cut(key, step, value)  # past (or projected past) the deadline
+        if self._multi:  # Optuna prunes single-objective studies only
+            return cut
         live.trial.report(value, step)
         self._renew_leases()
         self._emit("trial_reported", trial=key, step=step, values=(value,))
-        return bool(live.trial.should_prune())
+        return cut or bool(live.trial.should_prune())
 
     def _finish(self, outcome: Outcome) -> None:
         with self._guard.critical():  # the trial leaves _live and is told in one step
@@ -317,7 +330,10 @@ class Coordinator:
             return
         self._live.pop(outcome.key, None)
         wall = time.time() - live.started
-        state, values, reason = self._recorder.record(live.trial, outcome, wall, live.size)
+        outcome, scale = self._deadline.settle(outcome)  # cut by the budget: its best so far
+        if scale is not None:
+            live.trial.set_user_attr(STOPPED_BY, BUDGET)
+        state, values, reason = self._recorder.record(live.trial, outcome, wall, live.size, scale)
         self._emit(
             "trial_finished",
             trial=live.trial.number,

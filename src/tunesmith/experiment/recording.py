@@ -51,18 +51,26 @@ class Recorder:
     durations: list[float] = field(default_factory=list)  # seconds, this run's completed trials
 
     def record(
-        self, trial: Any, outcome: Outcome, wall: float, size: int = 1
+        self,
+        trial: Any,
+        outcome: Outcome,
+        wall: float,
+        size: int = 1,
+        scale: float | None = None,
     ) -> tuple[Any, list[float] | None, str | None]:
         """Tell ``trial``'s end (``wall``: seconds since its task was handed out, ``size``: the
-        trials in that task); return ``(state, values, fail reason)``."""
+        trials in that task, ``scale``: a budget-cut trial's full run over what it ran,
+        :mod:`tunesmith.experiment.deadline`); return ``(state, values, fail reason)``."""
         from optuna.trial import TrialState
 
         values: list[float] | None = None
         state = TrialState.COMPLETE
         reason: str | None = None
         if outcome.status == "ok":
-            # a one-off set-up (a cache build) is not what the next trial will cost
-            self.durations.append(member_seconds(wall, setup_seconds(outcome.value), size))
+            # a one-off set-up (a cache build) is not what the next trial will cost; a trial the
+            # budget cut counts as its full run would
+            seconds = member_seconds(wall, setup_seconds(outcome.value), size)
+            self.durations.append(seconds * (scale or 1.0))
             try:
                 values, extra = to_values(outcome.value, self.n_objectives, self.metric_names)
                 for name, value in extra.items():

@@ -106,6 +106,8 @@ def run_study(
             group_key=group_key,
             max_group=max_group,
             fidelity=fidelity,
+            # how many steps a trial reports, when the objective knows (experiment.deadline)
+            steps_of=getattr(objective, "report_steps", None),
         )
     except BaseException:
         runner.close()

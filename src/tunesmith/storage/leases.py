@@ -244,3 +244,33 @@ def reconcile(study: Any, me: Owner, now: float | None = None) -> list[int]:
         )
         done.append(trial.number)
     return done
+
+
+def fail_waiting(study: Any, numbers: Any, reason: str) -> list[int]:
+    """Mark the queued (WAITING) trials ``numbers`` FAIL with ``reason``, never starting them;
+    return the numbers failed. A trial that another coordinator started meanwhile is left alone.
+
+    Optuna has no writer for a WAITING → FAIL change that keeps a trial readable (a finished
+    trial needs a start time), so each trial goes WAITING → RUNNING → FAIL under the study's
+    lock, its reason written first.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    wanted = set(numbers)
+    failed: list[int] = []
+    with study_lock(study):
+        storage = study_storage(study)
+        for trial in _waiting(study, fresh=True):
+            if trial.number not in wanted:
+                continue
+            tid = trial_id(trial)
+            try:
+                if not storage.set_trial_state_values(tid, state=TrialState.RUNNING):
+                    continue
+                storage.set_trial_user_attr(tid, FAIL_REASON, reason)
+                storage.set_trial_state_values(tid, state=TrialState.FAIL)
+            except UpdateFinishedTrialError:  # another coordinator ran it meanwhile
+                continue
+            failed.append(trial.number)
+    return failed

@@ -87,8 +87,10 @@ class FinetuneObjective:
     ``merge_lora``: the final export folds LoRA adapters into the base weights.
     ``horizon_epochs``: every run's LR schedule spans this many epochs (where it depends on the
     run's length), so a run of fewer epochs is the start of a longer one
-    (:mod:`tunesmith.experiment.finetune.epochs`). ``measure_cost``: each run also returns its
-    inference latency and parameter counts (``latency_ms``, ``latency_batch_size``, ``params``,
+    (:mod:`tunesmith.experiment.finetune.epochs`). ``final_reports``: in the final phase, report
+    each evaluation too, so that the phase's deadline can stop a training that would overrun the
+    budget (there is no pruner there). ``measure_cost``: each run also returns its inference
+    latency and parameter counts (``latency_ms``, ``latency_batch_size``, ``params``,
     ``params_trainable``), the cost objectives of a multi-objective study.
     """
 
@@ -107,6 +109,7 @@ class FinetuneObjective:
     merge_lora: bool = False
     measure_cost: bool = False
     horizon_epochs: int | None = None
+    final_reports: bool = False
     _cache: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +132,7 @@ class FinetuneObjective:
         reuse_from: str | None = None,
         train_on_validation: bool = False,
         search_scores: dict[str, float] | None = None,
+        final_reports: bool = False,
     ) -> FinetuneObjective:
         """The same job for another phase (re-check, final): new folder, mode and export.
 
@@ -143,8 +147,18 @@ class FinetuneObjective:
             reuse_from=reuse_from,
             train_on_validation=train_on_validation,
             search_scores=search_scores,
+            final_reports=final_reports,
             _cache=None,
         )
+
+    def report_steps(self, params: Mapping[str, Any]) -> int | None:
+        """The last step a trial with ``params`` reports (its epochs, times its folds), when
+        it evaluates once per epoch; None otherwise. The deadline projects a trial's finish
+        from it (:mod:`tunesmith.experiment.deadline`)."""
+        job = validate_job(job_mapping(self.base, params), "a trial config")
+        if job.train.eval_every_steps is not None:
+            return None
+        return int(job.train.epochs) * int(job.data.kfold or 1)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_cache": None}
@@ -173,7 +187,8 @@ class FinetuneObjective:
             mapping, validate_job(mapping, f"trial {key} config"), self.horizon_epochs
         )
         write_trial_config(folder, job, params)
-        callbacks = [ReportCallback(reporter.report)] if self.mode == "search" else []
+        reports = self.mode == "search" or self.final_reports
+        callbacks = [ReportCallback(reporter.report)] if reports else []
         keep = self.keep_weights and not final and job.data.kfold is None
         plan = JobPlan(
             evaluate_test=final,

@@ -20,9 +20,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.experiment.deadline import STOPPED_BY
 from tunesmith.experiment.events import OnEvent
 from tunesmith.experiment.fidelity import FIDELITY_OF
 from tunesmith.experiment.finetune.epochs import answered_val_metrics
@@ -85,9 +87,11 @@ def run_recheck(
 
     With a ``budget`` (:class:`~tunesmith.experiment.budget.RunBudget`), the re-check is sized
     to the time left after keeping the final run's (``final_retrains``: it trains the winner
-    again) and the report's: fewer configurations or seeds, or none, with a line saying so.
+    again) and the report's: fewer configurations or seeds, or none, with a line saying so. A
+    rerun the phase's deadline stopped (``stopped_by: budget``) is left out of the means: a
+    partly trained seed is not that seed's score.
     """
-    from tunesmith.experiment.budget import size_recheck, trial_seconds
+    from tunesmith.experiment.budget import size_recheck
     from tunesmith.search.recheck import Candidate, RecheckRow, extra_seeds, rank
     from tunesmith.search.recheck import top_k as pick
 
@@ -104,7 +108,7 @@ def run_recheck(
         return None
     timeout, cost = None, None
     if budget is not None and seeds > 0:
-        costs = [trial_seconds(done[c.trial]) for c in cands]
+        costs = [full_run_seconds(done[c.trial], objective) for c in cands]
         timeout = budget.recheck_seconds(costs[0] if final_retrains else None)
         size = size_recheck(costs, len(cands), seeds, timeout)
         known = [c for c in costs[: size.top_k] if c is not None]
@@ -130,7 +134,12 @@ def run_recheck(
         phase = run_study(
             phase_cfg, space, phase_obj, on_event=on_event, runs=runs, trial_cost=cost
         )
+        cut = [t for t in _complete(phase) if t.user_attrs.get(STOPPED_BY)]
+        if cut and budget is not None:  # a partial rerun is no seed's score: left out
+            _say(budget, f"re-check: {len(cut)} run(s) stopped by the budget, left out")
         for t in _complete(phase):
+            if t.user_attrs.get(STOPPED_BY):
+                continue
             run = held_run(t)
             seed = run.overrides.get("seed")
             row = rows.get(_key(run.params))
@@ -163,29 +172,38 @@ def run_final(
     epochs as its best search epoch, and the validation scores reported are the search's (the
     retrained model has seen the validation split).
 
-    With a ``budget``, a retrain that cannot finish in the time left is not started: the
-    winner's search weights are evaluated instead, with a line saying so. The evaluation of saved
-    weights always runs (it is what the run delivers); past the budget, a line says so.
+    With a ``budget``, the run is sized to the time left when it starts (:func:`_final_budget`):
+    a training that cannot finish is not started as asked (the saved weights are evaluated
+    instead, or it trains fewer epochs), with a line saying so.
     """
     name = f"{config.name}.final"
     export_dir = run_dir / "best" / "model"
     winner = next(t for t in study.get_trials(deepcopy=False) if t.number == trial)
-    timeout, cost = _final_budget(budget, winner, train_on_validation)
-    if budget is not None and train_on_validation and timeout is None:
-        train_on_validation = False
+    source = Path(objective.trials_dir) / f"{trial:05d}"
     overrides: dict[str, Any] = _run_overrides(winner)  # a recipe's keys outside the space
+    ran = {**params, **overrides}
+    searched = int(ran.get("train.epochs", objective.base.get("train", {}).get("epochs", 1)))
     answered = FIDELITY_OF in winner.user_attrs  # answered from a longer run: saved nothing
+    epochs = searched
     if train_on_validation or answered:
-        epochs = int(winner.user_attrs.get("best_epoch") or 0) or None
-        if epochs is None:
-            ran = {**params, **overrides}
-            epochs = int(ran.get("train.epochs", objective.base["train"].get("epochs", 1)))
-        overrides["train.epochs"] = epochs
+        epochs = int(winner.user_attrs.get("best_epoch") or 0) or searched
+    size = _final_budget(
+        budget,
+        winner,
+        train_on_validation or answered,
+        source,
+        epochs,
+        searched,
+        objective=objective,
+    )
+    timeout = size.timeout
+    train_on_validation = train_on_validation and not size.saved_instead
+    if train_on_validation or answered or size.epochs != epochs:
+        overrides["train.epochs"] = size.epochs
     run = FixedRun(dict(params), overrides)
     # Without retraining, the winner's search run saved its trained weights: evaluate those (the
     # model whose validation score won) instead of training it again; a missing or mismatched
     # file retrains.
-    source = Path(objective.trials_dir) / f"{trial:05d}"
     final_obj = objective.phase(
         str(run_dir / "final"),
         mode="final",
@@ -193,9 +211,11 @@ def run_final(
         reuse_from=None if train_on_validation or answered else str(source),
         train_on_validation=train_on_validation,
         search_scores=_search_scores(objective, winner) if train_on_validation else None,
+        final_reports=timeout is not None,  # the deadline may stop a training that overruns
     )
     phase_cfg = _phase_study_config(config, name, objective.metric, timeout)
-    phase = run_study(phase_cfg, space, final_obj, on_event=on_event, runs=[run], trial_cost=cost)
+    # no trial_cost: the run is sized above, and a start a moment later must not refuse it
+    phase = run_study(phase_cfg, space, final_obj, on_event=on_event, runs=[run])
     done = [t for t in _complete(phase) if held_run(t).key == run.key]
     if not done:
         from tunesmith.errors import TunesmithError
@@ -216,6 +236,8 @@ def run_final(
         "params": run.settings,
         "model_path": str(export_dir),
     }
+    if attrs.get(STOPPED_BY):  # the final phase's deadline ended its training
+        record[STOPPED_BY] = attrs[STOPPED_BY]
     measured = {k: attrs[k] for k in COST_KEYS if k in attrs}
     if measured:  # a multi-objective study measures the exported model's cost too
         record["cost"] = measured
@@ -223,36 +245,111 @@ def run_final(
     return record
 
 
-def _final_budget(budget: Any, winner: Any, retrain: bool) -> tuple[float | None, float | None]:
-    """The final run's time limit and expected cost under ``budget`` (None, None: no limit).
+@dataclass(frozen=True)
+class FinalSize:
+    """How the final run fits the budget: its time limit and expected cost (None: no limit),
+    the epochs it trains, and whether the search's saved weights are evaluated instead of the
+    asked-for retrain."""
 
-    A retrain is expected to cost what the winner's search trial took; when that does not fit,
-    ``(None, None)`` is returned and a line says the saved weights are evaluated instead.
+    timeout: float | None
+    cost: float | None
+    epochs: int
+    saved_instead: bool = False
+
+
+def _final_budget(
+    budget: Any,
+    winner: Any,
+    retrain: bool,
+    source: Path,
+    epochs: int,
+    searched: int,
+    objective: Any = None,
+) -> FinalSize:
+    """Size the final run to the time left when it starts (the clock is read now).
+
+    Evaluating the winner's saved weights costs no training and always runs (past the budget, a
+    line says so). A training (``retrain``, or no saved weights to evaluate) is expected to cost
+    the winner's measured search time per epoch times ``epochs`` (``searched``: the epochs that
+    search trial was given). When it does not fit: the saved weights are evaluated instead when
+    they exist, else the winner trains for as many epochs as fit (at least one), each time with a
+    line saying so; the final phase's deadline stops a training that still runs late.
     """
-    from tunesmith.experiment.budget import fits, trial_seconds
+    from tunesmith.engine.weights import WEIGHTS_FILE
+    from tunesmith.experiment.budget import SAFETY, fits
 
     if budget is None:
-        return None, None
+        return FinalSize(None, None, epochs)
     left = budget.final_seconds()
-    cost = trial_seconds(winner) if retrain else None
+    saved = (source / WEIGHTS_FILE).is_file()
+    trains = retrain or not saved
+    measured = full_run_seconds(winner, objective) if trains else None
+    per_epoch = None if measured is None else measured / max(1, searched)
+    cost = None if per_epoch is None else per_epoch * epochs
     budget.plan.expected["final"] = cost
-    if retrain and not fits(left, cost):
-        line = (
+    if not trains:
+        if left <= 0:
+            _say(budget, f"final: the budget is spent ({-left:.0f} s over); evaluating anyway")
+        return FinalSize(None, None, epochs)
+    if fits(left, cost):
+        return FinalSize(max(left, 0.0), cost, epochs)
+    if saved:
+        _say(
+            budget,
             f"final: retraining on train+validation would take about {cost or 0:.0f} s and "
             f"{max(left, 0):.0f} s are left; evaluating the search's weights of trial "
-            f"{winner.number} instead"
+            f"{winner.number} instead",
         )
-        log.info("budget: %s", line)
-        budget.note(line)
-        return None, None
-    if left <= 0:
-        line = f"final: the budget is spent ({-left:.0f} s over); evaluating the winner anyway"
-        log.warning("budget: %s", line)
-        budget.note(line)
-        return None, None
-    if not retrain:  # evaluating saved weights: no trial cost to wait for
-        return None, None
-    return left, cost
+        return FinalSize(None, None, epochs, saved_instead=True)
+    fewer = 0 if per_epoch is None else int(max(left, 0.0) // (per_epoch * SAFETY))
+    if per_epoch is None:  # the winner's time is unknown and the budget is spent
+        _say(
+            budget,
+            f"final: the budget is spent ({-left:.0f} s over); training trial "
+            f"{winner.number} anyway",
+        )
+        return FinalSize(None, None, epochs)
+    if fewer >= 1:
+        _say(
+            budget,
+            f"final: no saved weights of trial {winner.number}; training it for {fewer} "
+            f"epoch(s) instead of {epochs} to fit the {left:.0f} s left "
+            f"(about {per_epoch * fewer:.0f} s)",
+        )
+        return FinalSize(left, per_epoch * fewer, fewer)
+    _say(
+        budget,
+        f"final: no saved weights of trial {winner.number}, and one epoch (about "
+        f"{per_epoch:.0f} s) does not fit the {max(left, 0):.0f} s left; training it for one "
+        "epoch anyway, past the budget",
+    )
+    return FinalSize(None, None, 1)
+
+
+def full_run_seconds(trial: Any, objective: Any = None) -> float | None:
+    """What a full run of ``trial``'s configuration is expected to take: its measured seconds
+    (:func:`~tunesmith.experiment.budget.trial_seconds`), scaled up by the steps it was given
+    over the steps it ran when the budget stopped it (``stopped_by``) and the objective says how
+    many steps a run reports (``report_steps``)."""
+    from tunesmith.experiment.budget import trial_seconds
+
+    seconds = trial_seconds(trial)
+    steps_of = getattr(objective, "report_steps", None)
+    if seconds is None or not trial.user_attrs.get(STOPPED_BY) or not trial.intermediate_values:
+        return seconds
+    if steps_of is None:
+        return seconds
+    try:
+        given = steps_of({**trial.params, **_run_overrides(trial)})
+    except Exception:  # a hint only
+        given = None
+    ran = max(trial.intermediate_values)
+    return seconds * max(1.0, given / ran) if given and ran > 0 else seconds
+
+
+def _say(budget: Any, line: str) -> None:
+    log.info("budget: %s", line)
+    budget.note(line)
 
 
 def _run_overrides(trial: Any) -> dict[str, Any]:

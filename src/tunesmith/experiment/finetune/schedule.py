@@ -6,6 +6,11 @@ a worker is about to be free, the schedule queues the next trial with only its f
 fixed (the sampler fills in the rest of the configuration), or a published recipe when the recipe
 is the arm with the best expected improvement per second and fits in the time left. The rule is
 written down in the README ("Cost-aware default search").
+
+The schedule leaves no queued trial behind: when the search stops (its timeout, its trial
+budget, ...) the trial it queued for the next free worker is failed with "not started: ...", and
+a resumed search fails the queued picks an earlier run left (a process killed mid-search), so
+the resumed run starts from its own plan; a queued recipe is kept (it still runs once).
 """
 
 from __future__ import annotations
@@ -92,7 +97,10 @@ class CostAwareSchedule:
 
     def __call__(self, event: StudyEvent) -> None:
         try:
+            if event.kind == "stopped":
+                self._drop_queued(_not_started(event.message), keep_recipes=False)
             if event.kind == "started":  # a resumed study: learn from the trials it holds
+                self._drop_queued("not started: left queued by an earlier run", keep_recipes=True)
                 for trial in self._study.get_trials(deepcopy=False):
                     if trial.state.is_finished():
                         self._observe(trial.number, trial)
@@ -124,6 +132,23 @@ class CostAwareSchedule:
             return
         self._model.observe(str(arm), seconds, len(trial.intermediate_values), trial.value)
 
+    def _drop_queued(self, reason: str, keep_recipes: bool) -> None:
+        """Fail the WAITING trials this schedule queued (recipes too unless ``keep_recipes``)."""
+        from optuna.trial import TrialState
+
+        from tunesmith.storage.leases import fail_waiting
+
+        waiting = self._study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        picks = [
+            t.number
+            for t in waiting
+            if ARM_ATTR in t.user_attrs
+            and not (keep_recipes and t.user_attrs[ARM_ATTR] in self._recipes)
+        ]
+        if picks:
+            failed = fail_waiting(self._study, picks, reason)
+            log.info("cost-aware search: queued trial(s) %s %s", failed, reason)
+
     def _plan(self, event: StudyEvent) -> None:
         from optuna.trial import TrialState
 
@@ -144,6 +169,13 @@ class CostAwareSchedule:
             _fmt(self._model.expected_trial_seconds(arm.name)),
             _fmt(left),
         )
+
+
+def _not_started(stop: str | None) -> str:
+    """The fail reason of a queued trial the search's stop leaves unstarted."""
+    if stop == "timeout":
+        return "not started: budget spent"
+    return f"not started: the search stopped ({stop or 'done'})"
 
 
 def _fmt(value: float | None) -> str:
