@@ -35,9 +35,9 @@ from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.budget import expected_cost, fits
 from tunesmith.experiment.deadline import BUDGET, STOPPED_BY, Deadline, StepsOf
 from tunesmith.experiment.duplicates import Duplicates
-from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
+from tunesmith.experiment.events import OnEvent, StudyEvent
 from tunesmith.experiment.fidelity import FidelityShare
-from tunesmith.experiment.grouping import group_tasks
+from tunesmith.experiment.grouping import check_grouping, group_tasks
 from tunesmith.experiment.recording import Recorder
 from tunesmith.experiment.results import GROUP, GROUP_SIZE
 from tunesmith.experiment.signals import GracefulStop
@@ -94,10 +94,7 @@ class Coordinator:
         fidelity: str | None = None,
         steps_of: StepsOf | None = None,
     ) -> None:
-        if max_group < 1:
-            raise ValueError(f"Coordinator: max_group must be >= 1, got {max_group}")
-        if max_group > 1 and group_key is None:
-            raise ValueError(f"Coordinator: max_group = {max_group} needs a group_key")
+        check_grouping(group_key, max_group)
         self.study = study
         self._space = space
         self._runner = runner
@@ -122,9 +119,7 @@ class Coordinator:
         self._max_group = max_group
         self._pending: deque[TrialTask] = deque()  # started tasks waiting for a free slot
         # proposals a finished longer run covers are answered from it (experiment.fidelity)
-        self._fidelity = (
-            None if fidelity is None else FidelityShare(fidelity, config.all_directions)
-        )
+        self._fidelity = FidelityShare(fidelity, config.all_directions) if fidelity else None
         self._deadline = Deadline(  # running trials stop at the timeout (experiment.deadline)
             config.timeout,
             self._clock.start,
@@ -403,28 +398,9 @@ class Coordinator:
             return target_or_patience(self._cfg, trials)
         return None
 
-    def _best_value(self) -> float | None:
-        if self._multi or self._tally.complete == 0:
-            return None
-        try:
-            return float(self.study.best_value)
-        except ValueError:
-            return None
-
     def _emit(self, kind: Any, **fields: Any) -> None:
         if self._on_event is None:
             return
-        t = self._tally
-        progress = Progress(
-            study_name=self._cfg.name,
-            complete=t.complete,
-            pruned=t.pruned,
-            failed=t.failed,
-            running=len(self._live),
-            best_value=self._best_value(),
-            elapsed=self._clock.elapsed(),
-            n_trials=self._cfg.n_trials,
-            timeout=self._cfg.timeout,
-            done_at_start=t.done_at_start,
-        )
+        running, elapsed = len(self._live), self._clock.elapsed()
+        progress = self._recorder.progress(self._cfg, running, elapsed, multi=self._multi)
         self._on_event(StudyEvent(kind, progress, **fields))

@@ -24,6 +24,14 @@ from tunesmith.runners.base import TrialTask
 T = TypeVar("T")
 
 
+def check_grouping(group_key: Callable[..., Hashable | None] | None, max_group: int) -> None:
+    """Refuse a ``max_group`` below 1, or above 1 without a ``group_key`` (it would do nothing)."""
+    if max_group < 1:
+        raise ValueError(f"Coordinator: max_group must be >= 1, got {max_group}")
+    if max_group > 1 and group_key is None:
+        raise ValueError(f"Coordinator: max_group = {max_group} needs a group_key")
+
+
 def buckets(keyed: Sequence[tuple[Hashable | None, T]], max_group: int) -> list[list[T]]:
     """``keyed`` (group key, item) pairs in ask order → lists of items, by order of first ask.
 

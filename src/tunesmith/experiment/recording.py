@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunesmith.experiment.duplicates import is_duplicate
+from tunesmith.experiment.events import Progress
 from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, setup_seconds, to_values
 from tunesmith.runners.base import Outcome
 from tunesmith.storage.leases import FAIL_REASON
@@ -139,3 +140,27 @@ class Recorder:
         t.pruned = sum(x.state == TrialState.PRUNED for x in trials)
         t.failed = sum(x.state == TrialState.FAIL and not is_duplicate(x) for x in trials)
         t.done_at_start = t.complete + t.pruned
+
+    def progress(self, cfg: Any, running: int, elapsed: float, *, multi: bool) -> Progress:
+        """Where the study stands (``cfg``: its StudyConfig), for an event."""
+        t = self.tally
+        return Progress(
+            study_name=cfg.name,
+            complete=t.complete,
+            pruned=t.pruned,
+            failed=t.failed,
+            running=running,
+            best_value=None if multi else self._best_value(),
+            elapsed=elapsed,
+            n_trials=cfg.n_trials,
+            timeout=cfg.timeout,
+            done_at_start=t.done_at_start,
+        )
+
+    def _best_value(self) -> float | None:
+        if self.tally.complete == 0:
+            return None
+        try:
+            return float(self.study.best_value)
+        except ValueError:
+            return None
