@@ -11,6 +11,12 @@ weights (drawn per head from ``seed + head seed``), the order of the minibatches
 Dropout masks come from each head's own generator. So a head's result does not depend on which
 other heads ran beside it: training K heads together gives the same numbers as training each
 alone (the test checks this in float64).
+
+Each head may follow its own learning-rate schedule (``schedule``: a
+:class:`~tunesmith.config.optimization.ScheduleConfig`, as ``train.schedule`` gives the regular
+loop): at optimizer step ``s`` of ``epochs * ceil(n / batch_size)`` a head's rate is its ``lr``
+times :func:`tunesmith.engine.schedules.lr_factor` for ``s`` (warmup included, ``lr_min`` as the
+floor), so the rates form one vector over the heads per step.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class HeadConfig:
     label_smoothing: float = 0.0
     focal_gamma: float = 2.0
     seed: int = 0
+    schedule: Any = None  # a ScheduleConfig; None: a constant rate
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -110,6 +117,8 @@ def train_heads(
     """
     import torch
 
+    from tunesmith.engine.schedules import lr_factor
+
     if not configs:
         return []
     k, dim = len(configs), int(features.shape[1])
@@ -118,7 +127,20 @@ def train_heads(
     w, b = _init(configs, classes, dim, dtype)
     m_w, v_w = torch.zeros_like(w), torch.zeros_like(w)
     m_b, v_b = torch.zeros_like(b), torch.zeros_like(b)
-    lr = torch.tensor([c.lr for c in configs], dtype=dtype)
+    n = int(labels.shape[0])
+    total_steps = epochs * math.ceil(n / batch_size)
+
+    def rates(step: int) -> Any:  # every head's learning rate for optimizer step ``step``
+        return torch.tensor(
+            [
+                c.lr
+                if c.schedule is None
+                else c.lr * lr_factor(step, total_steps, c.schedule, c.lr)
+                for c in configs
+            ],
+            dtype=dtype,
+        )
+
     wd = torch.tensor([c.weight_decay for c in configs], dtype=dtype)
     keep = torch.tensor([1 - c.dropout for c in configs], dtype=dtype).view(k, 1, 1)
     gens = [torch.Generator().manual_seed(c.seed + 1) for c in configs]
@@ -126,7 +148,6 @@ def train_heads(
     active = torch.ones(k, dtype=torch.bool)
     results = [HeadResult() for _ in configs]
     beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
-    n = int(labels.shape[0])
     for epoch in range(epochs):
         order = torch.randperm(n, generator=order_gen)
         for start in range(0, n, batch_size):
@@ -142,6 +163,7 @@ def train_heads(
             loss = _losses(logits, y, configs).sum()  # heads are independent: grads separate
             gw, gb = torch.autograd.grad(loss, (w, b))
             w, b = w.detach(), b.detach()
+            lr = rates(step)
             step += 1
             on = active.to(dtype)
             w, m_w, v_w = _adamw(w, gw, m_w, v_w, lr, wd, on, step, beta1, beta2, eps)
