@@ -108,12 +108,14 @@ def train_heads(
     patience: int | None = None,
     seed: int = 0,
     should_stop: StopRule | None = None,
+    num_classes: int | None = None,
 ) -> list[HeadResult]:
     """Train one linear head per config on ``features`` → ``labels``; evaluate every epoch.
 
     A head stops on its own when ``patience`` epochs pass without a better validation accuracy
     (``reason="early_stopped"``) or when ``should_stop`` answers True (``"pruned"``); the others
-    go on. Returns one :class:`HeadResult` per config, in order.
+    go on. Returns one :class:`HeadResult` per config, in order. ``num_classes``: the width of
+    each head (default: one more than the largest label seen).
     """
     import torch
 
@@ -122,7 +124,7 @@ def train_heads(
     if not configs:
         return []
     k, dim = len(configs), int(features.shape[1])
-    classes = int(max(int(labels.max()), int(val_labels.max())) + 1)
+    classes = num_classes or int(max(int(labels.max()), int(val_labels.max())) + 1)
     dtype = features.dtype
     w, b = _init(configs, classes, dim, dtype)
     m_w, v_w = torch.zeros_like(w), torch.zeros_like(w)

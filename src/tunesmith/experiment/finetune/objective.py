@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -77,7 +77,10 @@ class FinetuneObjective:
     ``merge_lora``: the final export folds LoRA adapters into the base weights.
     ``measure_cost``: each run also returns its inference latency and parameter counts
     (``latency_ms``, ``latency_batch_size``, ``params``, ``params_trainable``), the cost
-    objectives of a multi-objective study.
+    objectives of a multi-objective study. ``batch_heads``: search trials that train only a
+    dropout + linear head on cached features run as batched head trials
+    (:mod:`tunesmith.experiment.finetune.heads`), alone or grouped by :meth:`group_key`
+    (:meth:`run_group`); the cost-aware default search sets it.
     """
 
     seeds_itself = True  # the job seeds from its config's seed, in the worker that runs it
@@ -94,6 +97,7 @@ class FinetuneObjective:
     search_scores: dict[str, float] | None = None
     merge_lora: bool = False
     measure_cost: bool = False
+    batch_heads: bool = False
     _cache: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -145,12 +149,42 @@ class FinetuneObjective:
             self._cache = FeatureCache(directory=self.cache_dir)
         return self._cache
 
+    def trial_folder(self, reporter: Any) -> Path:
+        """The trial's folder: ``<trials_dir>/<number>`` (``trial`` without a number)."""
+        key = getattr(reporter, "key", None)
+        return Path(self.trials_dir) / (f"{key:05d}" if isinstance(key, int) else "trial")
+
+    def group_key(self, params: dict[str, Any]) -> Hashable | None:
+        """Trials with equal keys (not None) may train together in one :meth:`run_group`."""
+        from tunesmith.experiment.finetune.heads import group_key
+
+        return group_key(self, params)
+
+    def run_group(self, params_list: list[dict[str, Any]], reporters: list[Any]) -> list[Any]:
+        """Run several trials in this worker; one record, exception or
+        :class:`~tunesmith.runners.base.TrialPruned` per member, in order."""
+        from tunesmith.experiment.finetune.heads import run_group
+
+        return run_group(self, params_list, reporters)
+
     def __call__(self, params: dict[str, Any], reporter: Any) -> dict[str, Any]:
+        if self.batch_heads and self.mode == "search":
+            from tunesmith.experiment.finetune.heads import run_head_trials
+
+            # A lone trial runs as a group of one: its result does not depend on its company.
+            ((record, _),) = run_head_trials(self, [params], [reporter])
+            if isinstance(record, BaseException):
+                raise record
+            return dict(record)
+        return self.run_regular(params, reporter)
+
+    def run_regular(self, params: dict[str, Any], reporter: Any) -> dict[str, Any]:
+        """The trial as one regular job (:func:`~tunesmith.engine.job.run_job`)."""
         from tunesmith.engine.callbacks import ReportCallback
         from tunesmith.engine.job import JobPlan, run_job
 
         key = getattr(reporter, "key", None)
-        folder = Path(self.trials_dir) / (f"{key:05d}" if isinstance(key, int) else "trial")
+        folder = self.trial_folder(reporter)
         final = self.mode == "final"
         refit = final and self.train_on_validation
         mapping = job_mapping(self.base, params)
