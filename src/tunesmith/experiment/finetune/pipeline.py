@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -203,8 +204,9 @@ def _schedule(
     objective: FinetuneObjective,
     then: OnEvent | None,
     timeout: float | None,
+    n_trials: int | None = None,
 ) -> OnEvent:
-    from tunesmith.experiment.finetune.schedule import CostAwareSchedule, build_arms
+    from tunesmith.experiment.finetune.schedule import HEAD_BATCH, CostAwareSchedule, build_arms
 
     epochs = int(objective.base.get("train", {}).get("epochs", 3))
     runs = _recipe_runs(config, space)
@@ -218,6 +220,8 @@ def _schedule(
         workers=config.study.workers,
         maximize=config.study.all_directions[0] == "maximize",
         then=then,
+        batch=HEAD_BATCH if objective.batch_heads else 1,
+        n_trials=n_trials,
     )
 
 
@@ -276,8 +280,13 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         search_cfg = study_cfg.model_copy(update={"timeout": search_s})
     search_events = on_event
     if cost_aware(config, space):  # the schedule spends the search's share of the budget
+        # Head trials train as batched head trials, several per pass when queued together; the
+        # re-check reruns them the same way (the final phase loads their saved weights).
+        objective = replace(objective, batch_heads=True)
         warm_start(config, space, pre, queue_recipes=False)
-        search_events = _schedule(config, space, pre, objective, on_event, search_cfg.timeout)
+        search_events = _schedule(
+            config, space, pre, objective, on_event, search_cfg.timeout, search_cfg.n_trials
+        )
     else:
         warm_start(config, space, pre)
     study = run_study(search_cfg, space, objective, on_event=search_events, storage=storage)
