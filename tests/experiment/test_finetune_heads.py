@@ -114,7 +114,12 @@ def test_run_group_gives_each_member_what_it_gets_alone(
         for name in ("config.yaml", "params.json", "weights.safetensors"):
             assert (g / name).is_file(), name
         assert (g / "config.yaml").read_text() == (s / "config.yaml").read_text()
-        assert read_metrics(g / "metrics.jsonl") == read_metrics(s / "metrics.jsonl")
+        records = read_metrics(g / "metrics.jsonl")
+        assert records == read_metrics(s / "metrics.jsonl")
+        assert [r["accuracy"] for r in records] == [v for _, v in reporters[i].reports]
+        assert {"epoch", "step", "train_loss", "lr"} <= set(records[0])
+        lrs = [r["lr"] for r in records]  # each member's own schedule
+        assert (len(set(lrs)) == 1) == (PARAMS[i]["train.schedule.name"] == "constant")
     assert len({a["accuracy"] for a in together} | {a["best_epoch"] for a in together}) > 1
     # the group shares building the features: each member carries its share
     shares = [a.get(SETUP_SECONDS) for a in together]

@@ -53,9 +53,12 @@ class HeadConfig:
 
 @dataclass
 class HeadResult:
-    """One head's record: validation accuracy per epoch, best epoch (0-based), why it stopped."""
+    """One head's record: validation accuracy per epoch (with the epoch's mean training loss and
+    the learning rate of its last step), best epoch (0-based), why it stopped."""
 
     scores: list[float] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     best_score: float = -math.inf
     reason: str = "completed"
@@ -152,6 +155,7 @@ def train_heads(
     beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
     for epoch in range(epochs):
         order = torch.randperm(n, generator=order_gen)
+        loss_sum, batches = torch.zeros(k, dtype=torch.float64), 0
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             x, y = features[idx], labels[idx]
@@ -162,8 +166,11 @@ def train_heads(
             w.requires_grad_(True)
             b.requires_grad_(True)
             logits = torch.einsum("kbd,kcd->kbc", xs, w) + b.unsqueeze(1)
-            loss = _losses(logits, y, configs).sum()  # heads are independent: grads separate
+            per_head = _losses(logits, y, configs)
+            loss = per_head.sum()  # heads are independent: grads separate
             gw, gb = torch.autograd.grad(loss, (w, b))
+            loss_sum += per_head.detach().to(torch.float64)
+            batches += 1
             w, b = w.detach(), b.detach()
             lr = rates(step)
             step += 1
@@ -180,6 +187,8 @@ def train_heads(
                 continue
             score = float(acc[i])
             res.scores.append(score)
+            res.train_losses.append(float(loss_sum[i]) / max(batches, 1))
+            res.lrs.append(float(lr[i]))
             if score > res.best_score:
                 res.best_score, res.best_epoch = score, epoch
                 res.weight, res.bias = w[i].clone(), b[i].clone()

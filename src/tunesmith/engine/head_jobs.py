@@ -174,7 +174,10 @@ def run_head_jobs(
     out = []
     for i, res in enumerate(heads):
         history = [
-            {"epoch": e, "step": (e + 1) * steps, "accuracy": s} for e, s in enumerate(res.scores)
+            {"epoch": e, "step": (e + 1) * steps, "accuracy": s, "train_loss": loss, "lr": lr}
+            for e, (s, loss, lr) in enumerate(
+                zip(res.scores, res.train_losses, res.lrs, strict=True)
+            )
         ]
         path = metrics_paths[i] if metrics_paths else None
         if path is not None:
