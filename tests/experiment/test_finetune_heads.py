@@ -186,3 +186,9 @@ def test_the_final_phase_reproduces_a_batched_winner(tiny_workdir: Path) -> None
     assert out["val_accuracy"] == pytest.approx(record["val_accuracy"], abs=1e-12)
     assert out["val_log_loss"] == pytest.approx(record["val_log_loss"], rel=1e-5)
     assert out["best_epoch"] == record["best_epoch"] and "test_accuracy" in out
+    assert out["stop_reason"] == "loaded"
+    # without the saved weights the final run trains the winner again the batched way
+    again = objective.phase(str(tiny_workdir / "final2"), mode="final")(PARAMS[1], Recorder(0))
+    assert again["stop_reason"] == "retrained"
+    for key in ("val_accuracy", "best_epoch", "test_accuracy"):
+        assert again[key] == pytest.approx(out[key], abs=1e-12), key

@@ -128,6 +128,26 @@ def run_head_trials(
     return out
 
 
+def retrain_head(objective: FinetuneObjective, job: Any, folder: Path) -> Path | None:
+    """For the final run of a batched head winner whose saved weights are missing or do not fit:
+    train it again as the search did (a group of one), save the weights in ``folder`` and return
+    their path, so the final run evaluates and exports the model the search scored. None when
+    ``job`` is not a batched head job."""
+    from tunesmith.engine.head_jobs import NotBatchable, blocker, run_head_jobs
+
+    if objective.measure_cost or blocker(job) is not None:
+        return None
+    target = folder / WEIGHTS_FILE
+    try:
+        (res,) = run_head_jobs(
+            [job], feature_cache=objective._feature_cache(), save_weights=[target]
+        )
+    except NotBatchable:
+        return None
+    log.info("final: trained the batched head winner again (its saved weights did not fit)")
+    return target if res.best_epoch is not None else None
+
+
 def _asker(reporters: Sequence[Any]) -> Any:
     """``should_stop(job, step, score)`` asking that job's own reporter."""
 

@@ -207,6 +207,11 @@ class FinetuneObjective:
         built = cache.build_seconds
         run = partial(run_job, job, callbacks=callbacks, feature_cache=cache)
         saved = self._reusable(job) if final and not refit else None
+        retrained = None
+        if saved is None and final and not refit and self.batch_heads:
+            from tunesmith.experiment.finetune.heads import retrain_head
+
+            saved = retrained = retrain_head(self, job, folder)
         try:
             result = run(replace(plan, load_weights=saved) if saved is not None else plan)
         except WeightsError as exc:  # raised before the test split is read: train instead
@@ -227,7 +232,10 @@ class FinetuneObjective:
             out.update({f"test_{k}": v for k, v in result.test_metrics.items()})
         out.update(seen)
         out.update(result.cost_metrics or {})
-        out["stop_reason"] = result.reason
+        # a batched head winner trained again its own way, then loaded: not the search's weights
+        out["stop_reason"] = (
+            "retrained" if retrained and result.reason == "loaded" else result.reason
+        )
         if cache.build_seconds > built:  # what later trials reusing the cache will not pay
             out[SETUP_SECONDS] = round(cache.build_seconds - built, 3)
         return out
