@@ -79,3 +79,37 @@ def test_ray_trial_timeout_cancels_the_task(ray_local):
     assert by_k[1].state == TrialState.FAIL
     assert by_k[1].user_attrs["fail_reason"] == "timeout after 3 s (study.trial_timeout)"
     assert by_k[0].state == by_k[2].state == TrialState.COMPLETE
+
+
+def test_ray_group_is_one_task_returning_every_member(ray_local):
+    import time
+
+    from tunesmith.runners.base import TrialTask, as_objective_call
+    from tunesmith.runners.ray import RayRunner
+
+    class Together:
+        def __call__(self, params):
+            return params["x"]
+
+        def run_group(self, params_list, reporters):
+            for p, r in zip(params_list, reporters):
+                r.report(0, p["x"])
+            out = [{"x": p["x"], "pid": os.getpid()} for p in params_list]
+            out[2] = ValueError("member 2 diverged")
+            return out
+
+    members = tuple(TrialTask(k, {"x": float(k)}) for k in range(3))
+    runner = RayRunner(as_objective_call(Together()), workers=1)
+    try:
+        runner.submit(TrialTask(0, members[0].params, None, members))
+        outcomes = []
+        deadline = time.monotonic() + 60
+        while len(outcomes) < 3 and time.monotonic() < deadline:
+            outcomes.extend(runner.wait(0.5, lambda key, step, value: key == 1))
+    finally:
+        runner.close()
+    by_key = {o.key: o for o in outcomes}
+    assert by_key[0].status == "ok" and by_key[0].value["x"] == 0.0
+    assert by_key[1].status == "pruned" and by_key[1].value["x"] == 1.0
+    assert by_key[2].status == "error" and by_key[2].error == "ValueError: member 2 diverged"
+    assert by_key[0].value["pid"] == by_key[1].value["pid"] != os.getpid()

@@ -9,7 +9,7 @@ deployed; never the feature cache) over the validation set after training:
 * one warm-up batch runs first (lazy initialisation, allocator, kernel selection);
 * then ``passes`` timed passes over every validation batch; ``latency_ms`` is the median pass
   time divided by the number of examples (milliseconds per example at ``latency_batch_size``);
-* torch runs with the threads the worker was given (``runners.local.limit_threads``), on the
+* torch runs with the threads the worker was given (``runners.worker.limit_threads``), on the
   job's device, in eval mode, without gradients, in fp32 (as the evaluation runs).
 
 Parameter counts are taken from the model as trained: ``params`` counts every parameter,

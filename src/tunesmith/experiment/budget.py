@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunesmith.experiment.results import setup_seconds
+from tunesmith.experiment.results import group_size, setup_seconds
 
 SHARES: Mapping[str, float] = {"search": 0.70, "recheck": 0.20, "final": 0.08, "report": 0.02}
 """Each phase's share of ``study.timeout`` (a phase's unused time passes to the next)."""
@@ -148,12 +148,16 @@ def size_recheck(costs: Sequence[float | None], top_k: int, seeds: int, left: fl
 
 def trial_seconds(trial: Any) -> float | None:
     """How long a finished (frozen) trial ran, from its start and completion times, less the
-    one-off set-up it recorded (``setup_seconds``: a cache build that a rerun does not pay)."""
+    one-off set-up it recorded (``setup_seconds``: a cache build that a rerun does not pay).
+
+    A member of a group task (trials trained together) ran as long as its group: its cost is its
+    share, the group's time less the set-up, divided by the group's size
+    (``tunesmith_group_size``)."""
     start, end = getattr(trial, "datetime_start", None), getattr(trial, "datetime_complete", None)
     if start is None or end is None:
         return None
-    setup = setup_seconds(getattr(trial, "user_attrs", {}))
-    return max(0.0, (end - start).total_seconds() - setup)
+    attrs = getattr(trial, "user_attrs", {})
+    return max(0.0, ((end - start).total_seconds() - setup_seconds(attrs)) / group_size(attrs))
 
 
 @dataclass

@@ -7,7 +7,17 @@ stop on the trial budget, the timeout, the target, the patience, an exhausted gr
 failures in a row. With a timeout, a trial is not started when its expected cost (the median
 duration of this run's completed trials, or the ``trial_cost`` it was given) does not fit in the
 time left. A proposal with the same parameters as a trial the study already holds is asked again
-(:mod:`tunesmith.experiment.duplicates`).
+(:mod:`tunesmith.experiment.duplicates`). Results are written by
+:class:`~tunesmith.experiment.recording.Recorder`.
+
+Group tasks: with ``group_key`` and ``max_group > 1``, a trial whose parameters have a group key
+(not None) is joined by more trials while the study holds queued (WAITING) trials, the batch is
+below ``max_group`` and the trial budget allows; the batch is split by group key
+(:func:`~tunesmith.experiment.grouping.buckets`), and each bucket of two or more runs as one group
+task, which takes one runner slot. Each member keeps its own record, pruning answers and result,
+with the user attributes ``tunesmith_group`` (the group's first trial number) and
+``tunesmith_group_size``; its measured cost is its share of the group's wall time. Tasks that find
+no free slot wait here, already started, for the next one.
 
 SIGINT and SIGTERM end the run gracefully (:mod:`tunesmith.experiment.signals`): running trials
 are failed with "interrupted" and their parameters queued again once, and
@@ -19,22 +29,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tunesmith.config.experiment import StudyConfig
 from tunesmith.errors import StudyFailedError
 from tunesmith.experiment.budget import expected_cost, fits
-from tunesmith.experiment.duplicates import Duplicates, is_duplicate
+from tunesmith.experiment.duplicates import Duplicates
 from tunesmith.experiment.events import OnEvent, Progress, StudyEvent
-from tunesmith.experiment.results import RESERVED_ATTRS, BadResult, setup_seconds, to_values
+from tunesmith.experiment.grouping import group_tasks
+from tunesmith.experiment.recording import Recorder
+from tunesmith.experiment.results import GROUP, GROUP_SIZE
 from tunesmith.experiment.signals import GracefulStop
 from tunesmith.experiment.stops import grid_exhausted, stop_message, target_or_patience
 from tunesmith.runners.base import Outcome, Runner, TrialTask
 from tunesmith.storage.internals import grid_size
 from tunesmith.storage.leases import (
     BUDGET_STATES,
-    FAIL_REASON,
     LEASE,
     Owner,
     ask_owned,
@@ -42,27 +55,17 @@ from tunesmith.storage.leases import (
     fail_and_requeue,
     reconcile,
 )
-from tunesmith.storage.study import RUN_OVERRIDES, WARM_START_FROM, current_trial
+from tunesmith.storage.study import RUN_OVERRIDES, current_trial
 
 log = logging.getLogger(__name__)
-
-MAX_ATTR_CHARS = 4000
 
 
 @dataclass
 class _Live:
     trial: Any  # optuna.Trial
-    started: float
-
-
-@dataclass
-class _Tally:
-    complete: int = 0
-    pruned: int = 0
-    failed: int = 0
-    streak: int = 0
-    first_failure: str | None = None
-    done_at_start: int = 0
+    started: float  # when asked; when its task is handed to the runner, from then on
+    task: int | None = None  # the key of the runner task it runs in (None: not handed out yet)
+    size: int = 1  # the trials in that task
 
 
 @dataclass
@@ -88,7 +91,13 @@ class Coordinator:
         fixed: bool = False,
         seed_trials: bool = True,
         trial_cost: float | None = None,
+        group_key: Callable[[dict[str, Any]], Hashable | None] | None = None,
+        max_group: int = 1,
     ) -> None:
+        if max_group < 1:
+            raise ValueError(f"Coordinator: max_group must be >= 1, got {max_group}")
+        if max_group > 1 and group_key is None:
+            raise ValueError(f"Coordinator: max_group = {max_group} needs a group_key")
         self.study = study
         self._space = space
         self._runner = runner
@@ -96,18 +105,22 @@ class Coordinator:
         self._on_event = on_event
         self._owner = owner or Owner()
         self._live: dict[int, _Live] = {}
-        self._tally = _Tally()
+        self._recorder = Recorder(study, len(config.all_directions), config.metric_names)
+        self._tally = self._recorder.tally
         self._clock = _Clock()
         self._multi = len(config.all_directions) > 1
         self._fixed = fixed  # run the queued runs only; never ask the sampler for new ones
         self._seed_trials = seed_trials and config.seed is not None
         self._trial_cost = trial_cost  # expected seconds per trial before any is measured
-        self._durations: list[float] = []  # seconds, this run's completed trials
+        self._durations = self._recorder.durations  # seconds, this run's completed trials
         self._trials: list[Any] = []  # the study's trials as last read (one read per loop)
         self._started_since_read = 0
         self._evaluated = 0  # trials the budget counts, as of the last read
         self._duplicates = Duplicates(objective_seeds=not seed_trials)
         self._guard = GracefulStop()
+        self._group_key = group_key  # params -> what trials may train together (None: alone)
+        self._max_group = max_group
+        self._pending: deque[TrialTask] = deque()  # started tasks waiting for a free slot
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -116,7 +129,7 @@ class Coordinator:
             with self._guard:
                 with self._guard.critical():  # a signal here waits until the clean-up is done
                     reconcile(self.study, self._owner)
-                self._count_existing()
+                self._recorder.count_existing()
                 self._emit("started")
                 reason = self._loop()
         finally:
@@ -141,7 +154,8 @@ class Coordinator:
                 if reason == "n_trials":  # a trial counted while running may since have failed
                     reason = None
                 reason = reason or self._stop_reason()
-                while reason is None and len(self._live) < self._runner.slots:
+                self._submit_pending()  # trials already started run even after a stop rule
+                while reason is None and self._busy() < self._runner.slots:
                     self._guard.check()
                     reason = self._start_trial() or self._stop_reason(fresh=False)
                 if not self._live:
@@ -167,7 +181,26 @@ class Coordinator:
 
     # -- starting and finishing trials ------------------------------------------------------
     def _start_trial(self) -> str | None:
-        """Start one trial; return "n_trials" when the study's budget is already taken."""
+        """Start one trial (or a group of queued trials that train together, see the module
+        docstring); return "n_trials" when the study's budget is already taken."""
+        first = self._ask_trial()
+        if first is None:
+            return "n_trials"
+        asked = [first]
+        if self._max_group > 1 and self._key_of(first[1]) is not None:
+            while len(asked) < self._max_group and self._queued():
+                more = self._ask_trial()
+                if more is None:  # the trial budget is taken
+                    break
+                asked.append(more)
+        key_of = self._key_of if len(asked) > 1 else None
+        self._pending.extend(group_tasks(asked, key_of, self._max_group))
+        self._submit_pending()
+        return None
+
+    def _ask_trial(self) -> tuple[Any, dict[str, Any], int | None] | None:
+        """Ask the study for a trial and its parameters: ``(trial, params, seed)``, or None when
+        the trial budget is taken. The trial is live (leased) from here on."""
         from optuna.trial import TrialState
 
         dups = self._duplicates
@@ -180,29 +213,55 @@ class Coordinator:
                     self.study, self._owner.attrs(now), now + self._cfg.lease_seconds, budget
                 )
                 if trial is None:
-                    return "n_trials"
+                    return None
                 self._live[trial.number] = _Live(trial, now)
             try:
                 params = self._space.suggest(trial)
             except Exception:
                 with self._guard.critical():
                     self._live.pop(trial.number, None)
-                    self._tell(trial, TrialState.FAIL, None)
+                    self._recorder.tell(trial, TrialState.FAIL, None)
                 raise
             if self._fixed or not dups.check(trial, params, last=attempt == dups.max_resamples):
                 break
             with self._guard.critical():  # recorded as a re-sampled duplicate
                 self._live.pop(trial.number, None)
-                self._tell(trial, TrialState.FAIL, None)
+                self._recorder.tell(trial, TrialState.FAIL, None)
         params.update(trial.user_attrs.get(RUN_OVERRIDES) or {})  # a fixed run's own settings
         params.update(dups.repeat_settings(trial))  # a repeat spent as another seed
         seed = None
         if self._seed_trials and self._cfg.seed is not None:
             seed = self._cfg.seed + trial.number
         self._started_since_read += 1
-        self._runner.submit(TrialTask(trial.number, params, seed))
-        self._emit("trial_started", trial=trial.number, params=dict(params))
-        return None
+        return trial, params, seed
+
+    def _key_of(self, params: dict[str, Any]) -> Hashable | None:
+        return None if self._group_key is None else self._group_key(params)
+
+    def _queued(self) -> bool:
+        """Whether the study holds queued (WAITING) trials, which a next ask would take."""
+        return count_trials(self.study, ("WAITING",), fresh=False) > 0
+
+    def _busy(self) -> int:
+        """The runner slots taken: one per task handed out with a trial still running."""
+        return len({live.task for live in self._live.values() if live.task is not None})
+
+    def _submit_pending(self) -> None:
+        """Hand the started tasks to the runner while it has free slots."""
+        while self._pending and self._busy() < self._runner.slots:
+            task = self._pending.popleft()
+            now = time.time()
+            for member in task.trials:
+                live = self._live.get(member.key)
+                if live is None:  # pragma: no cover - abandoned meanwhile
+                    continue
+                live.task, live.size, live.started = task.key, len(task.trials), now
+                if task.members:
+                    live.trial.set_user_attr(GROUP, task.key)
+                    live.trial.set_user_attr(GROUP_SIZE, len(task.members))
+            self._runner.submit(task)
+            for member in task.trials:
+                self._emit("trial_started", trial=member.key, params=dict(member.params))
 
     def _decide(self, key: int, step: int, value: float) -> bool:
         with self._guard.critical():  # a storage write: a signal waits until it is done
@@ -233,92 +292,19 @@ class Coordinator:
             self._live.pop(outcome.key, None)
             why = outcome.error or "lost"
             fail_and_requeue(self.study, current_trial(self.study, live.trial), why)
-            self._count(live.trial.number, TrialState.FAIL, why)
+            self._recorder.count(live.trial.number, TrialState.FAIL, why)
             self._emit("trial_finished", trial=live.trial.number, state="FAIL", message=why)
             return
         self._live.pop(outcome.key, None)
-        trial = live.trial
-        values: list[float] | None = None
-        state = TrialState.COMPLETE
-        reason: str | None = None
-        if outcome.status == "ok":
-            # a one-off set-up (a cache build) is not what the next trial will cost
-            self._durations.append(time.time() - live.started - setup_seconds(outcome.value))
-            try:
-                values, extra = to_values(
-                    outcome.value, len(self._cfg.all_directions), self._cfg.metric_names
-                )
-                for name, value in extra.items():
-                    trial.set_user_attr(name, value)
-            except BadResult as exc:
-                state, reason = TrialState.FAIL, str(exc)
-        elif outcome.status == "pruned":
-            state = TrialState.PRUNED
-            self._keep_extras(trial, outcome.value)
-        else:
-            state, reason = TrialState.FAIL, outcome.error or "unknown error"
-            if outcome.detail:
-                trial.set_user_attr("fail_traceback", outcome.detail[-MAX_ATTR_CHARS:])
-        if reason is not None:
-            trial.set_user_attr(FAIL_REASON, reason[:MAX_ATTR_CHARS])
-            log.warning("trial %d failed: %s", trial.number, reason)
-        self._tell(trial, state, values)
-        self._count(trial.number, state, reason)
+        wall = time.time() - live.started
+        state, values, reason = self._recorder.record(live.trial, outcome, wall, live.size)
         self._emit(
             "trial_finished",
-            trial=trial.number,
+            trial=live.trial.number,
             state=state.name,
             values=tuple(values) if values else None,
             message=reason,
         )
-
-    def _keep_extras(self, trial: Any, value: Any) -> None:
-        """A pruned trial's returned dict: its non-objective entries become user attributes."""
-        if not isinstance(value, dict):
-            return
-        metrics = self._cfg.metric_names or []
-        for key, item in value.items():
-            if key not in metrics:
-                trial.set_user_attr(f"metric.{key}" if key in RESERVED_ATTRS else str(key), item)
-
-    def _tell(self, trial: Any, state: Any, values: list[float] | None) -> None:
-        try:
-            if values is not None:
-                self.study.tell(trial, values)
-            else:
-                self.study.tell(trial, state=state)
-        except RuntimeError as exc:
-            # GridSampler calls study.stop() after the last grid point, which Optuna only allows
-            # inside optimize(); the state is already stored (Optuna writes it in a finally).
-            if "Study.stop" not in str(exc):
-                raise
-
-    def _count(self, number: int, state: Any, reason: str | None) -> None:
-        from optuna.trial import TrialState
-
-        t = self._tally
-        if state == TrialState.FAIL:
-            t.failed += 1
-            t.streak += 1
-            if t.streak == 1:
-                t.first_failure = f"trial {number}: {reason}"
-        else:
-            t.streak = 0
-            t.first_failure = None
-            if state == TrialState.COMPLETE:
-                t.complete += 1
-            else:
-                t.pruned += 1
-
-    def _count_existing(self) -> None:
-        from optuna.trial import TrialState
-
-        trials = self.study.get_trials(deepcopy=False)
-        trials = [t for t in trials if WARM_START_FROM not in t.user_attrs]  # not run here
-        self._tally.complete = sum(t.state == TrialState.COMPLETE for t in trials)
-        self._tally.pruned = sum(t.state == TrialState.PRUNED for t in trials)
-        self._tally.failed = sum(t.state == TrialState.FAIL and not is_duplicate(t) for t in trials)
-        self._tally.done_at_start = self._tally.complete + self._tally.pruned
 
     # -- leases and clean-up ----------------------------------------------------------------
     def _renew_leases(self) -> None:
@@ -331,6 +317,7 @@ class Coordinator:
 
     def _abandon_live(self, reason: str) -> None:
         """Fail this run's running trials (their parameters are queued again once)."""
+        self._pending.clear()
         for number in list(self._live):
             live = self._live.pop(number)
             try:

@@ -6,15 +6,38 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+GROUP = "tunesmith_group"
+"""A user attribute of a trial that ran in a group task: the group's first trial number."""
+GROUP_SIZE = "tunesmith_group_size"
+"""A user attribute of a trial that ran in a group task: how many trials the group held."""
+
 RESERVED_ATTRS = frozenset(
-    {"fail_reason", "fail_traceback", "owner", "lease_until", "requeued", "requeued_from"}
+    {
+        "fail_reason",
+        "fail_traceback",
+        "owner",
+        "lease_until",
+        "requeued",
+        "requeued_from",
+        GROUP,
+        GROUP_SIZE,
+    }
 )
+
+
+def group_size(attrs: Mapping[str, Any]) -> int:
+    """How many trials shared the task of a trial with user attributes ``attrs`` (1: alone)."""
+    size = attrs.get(GROUP_SIZE)
+    if isinstance(size, int) and not isinstance(size, bool) and size > 1:
+        return size
+    return 1
 
 
 SETUP_SECONDS = "setup_seconds"
 """A result key: the trial's one-off set-up seconds (building a cache that later trials reuse).
 Budgeting and the cost-aware schedule subtract it from the trial's duration to predict the next
-trial's cost."""
+trial's cost. A member of a group task reports its group's set-up: it is subtracted from the
+group's wall time before that is shared among the members."""
 
 
 def setup_seconds(result: Any) -> float:

@@ -7,7 +7,7 @@ are built before the study is opened, so a mistake leaves nothing on disk.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,8 @@ def run_study(
     storage: Any = None,
     runs: Sequence[FixedRun] | None = None,
     trial_cost: float | None = None,
+    group_key: Callable[[dict[str, Any]], Hashable | None] | None = None,
+    max_group: int = 1,
 ) -> Any:
     """Run (or resume) the study ``config.name``; return the ``optuna.Study``.
 
@@ -52,6 +54,9 @@ def run_study(
     runs exactly those configurations (the ones it does not hold yet are queued) and asks the
     sampler for nothing else. ``trial_cost``: the seconds a trial is expected to take before one
     has been measured (a study with a timeout starts no trial that cannot finish in time).
+    ``group_key`` and ``max_group``: queued trials whose parameters have the same (not None)
+    group key run together as one group task of up to ``max_group`` trials
+    (:class:`~tunesmith.experiment.coordinator.Coordinator`).
     """
     from tunesmith.runners import create_runner, limits_of
     from tunesmith.search.pruners import create_pruner
@@ -94,6 +99,8 @@ def run_study(
             # second seed from the study: one seed owner per trial.
             seed_trials=not getattr(objective, "seeds_itself", False),
             trial_cost=trial_cost,
+            group_key=group_key,
+            max_group=max_group,
         )
     except BaseException:
         runner.close()

@@ -28,11 +28,26 @@ class TrialPruned(optuna.exceptions.TrialPruned):
 
 @dataclass(frozen=True)
 class TrialTask:
-    """One trial to run: its key (the Optuna trial number), parameters and per-trial seed."""
+    """One trial to run: its key (the Optuna trial number), parameters and per-trial seed.
+
+    A group task (several trials trained together, :func:`execute_group`) has ``members``: every
+    member's own task, the first included; its ``key``, ``params`` and ``seed`` are the first
+    member's. A plain task has no members.
+    """
 
     key: int
     params: dict[str, Any]
     seed: int | None = None
+    members: tuple[TrialTask, ...] = ()
+
+    @property
+    def trials(self) -> tuple[TrialTask, ...]:
+        """The trials this task runs: its members, or itself for a plain task."""
+        return self.members or (self,)
+
+    @property
+    def keys(self) -> tuple[int, ...]:
+        return tuple(t.key for t in self.trials)
 
 
 @dataclass(frozen=True)
@@ -59,8 +74,9 @@ class RunnerLimits:
     """What bounds a trial and a worker (``study.*`` keys of the same names).
 
     ``trial_timeout``: seconds before the worker running a trial is killed and the trial fails
-    with "timeout after N s". ``worker_memory_mb``: a worker whose resident memory goes past this
-    is ended (its trial fails naming memory) and replaced. ``max_trials_per_worker``: a worker is
+    with "timeout after N s" (a group task's members share one timeout, for the whole group).
+    ``worker_memory_mb``: a worker whose resident memory goes past this is ended (its trial fails
+    naming memory) and replaced. ``max_trials_per_worker``: a worker is
     recycled after this many trials (on a GPU the default is 1, so GPU memory is returned).
     ``gpus_per_trial``: each trial's GPU share (0.5 packs two trials per GPU, 2 gives one trial
     two GPUs). ``cpus_per_trial`` and ``ray_address`` are for the Ray runner.
@@ -207,6 +223,56 @@ def _seed_everything(seed: int) -> None:
 def _xpu(torch: Any) -> bool:
     xpu = getattr(torch, "xpu", None)
     return bool(xpu is not None and xpu.is_available())
+
+
+def _error(key: int, exc: BaseException, detail: str | None = None) -> Outcome:
+    return Outcome(key, "error", error=f"{type(exc).__name__}: {exc}", detail=detail)
+
+
+def execute_group(
+    objective: ObjectiveCall, task: TrialTask, reporters: list[ReporterBase]
+) -> list[Outcome]:
+    """Run a group task's members in this process: one outcome per member, in member order.
+
+    When the user callable has ``run_group(params_list, reporters) -> list``, it is called once
+    for all members (seeded with the first member's seed): each returned entry is that member's
+    result, or an exception instance (``TrialPruned`` → pruned, any other → that member fails
+    with it). A ``run_group`` that raises fails every member with its reason (raising
+    ``TrialPruned`` prunes them all); a result of the wrong length fails them all. Without
+    ``run_group`` the members run one after another, each with its own seed. Each member's
+    reporter remembers its own prune answer, as in :func:`execute_trial`. Never raises for user
+    errors.
+    """
+    members = task.trials
+    if len(reporters) != len(members):
+        raise ValueError(f"execute_group: {len(members)} members but {len(reporters)} reporters")
+    run_group = getattr(objective.fn, "run_group", None)
+    if not callable(run_group):
+        return [execute_trial(objective, m, r) for m, r in zip(members, reporters, strict=True)]
+    if members[0].seed is not None:
+        _seed_everything(members[0].seed)
+    try:
+        results = list(run_group([dict(m.params) for m in members], list(reporters)))
+    except optuna.exceptions.TrialPruned:
+        return [Outcome(m.key, "pruned") for m in members]
+    except Exception as exc:
+        detail = traceback.format_exc()
+        return [_error(m.key, exc, detail) for m in members]
+    if len(results) != len(members):
+        why = f"run_group returned {len(results)} result(s) for {len(members)} trials"
+        return [Outcome(m.key, "error", error=why) for m in members]
+    out = []
+    for member, reporter, result in zip(members, reporters, results, strict=True):
+        if isinstance(result, optuna.exceptions.TrialPruned):
+            out.append(Outcome(member.key, "pruned"))
+        elif isinstance(result, BaseException):
+            lines = traceback.format_exception(type(result), result, result.__traceback__)
+            out.append(_error(member.key, result, "".join(lines)))
+        elif reporter.pruned:
+            out.append(Outcome(member.key, "pruned", value=plain_result(result)))
+        else:
+            out.append(Outcome(member.key, "ok", value=plain_result(result)))
+    return out
 
 
 def execute_trial(objective: ObjectiveCall, task: TrialTask, reporter: ReporterBase) -> Outcome:

@@ -1,4 +1,4 @@
-"""Run trials inside the coordinator process, one at a time.
+"""Run trials inside the coordinator process, one task (a trial, or a group of trials) at a time.
 
 For objectives that cannot travel to another process (open handles, unpicklable state) and for
 quick in-memory searches (``TuneSearchCV`` with one job). A crash here ends the study, which is
@@ -14,6 +14,7 @@ from tunesmith.runners.base import (
     Decide,
     ObjectiveCall,
     Outcome,
+    ReporterBase,
     TrialTask,
 )
 
@@ -31,11 +32,14 @@ class InProcessRunner:
         self._queue.append(task)
 
     def wait(self, timeout: float, decide: Decide) -> list[Outcome]:  # noqa: ARG002
-        from tunesmith.runners.base import execute_trial
+        from tunesmith.runners.base import execute_group, execute_trial
 
         if not self._queue:
             return []
         task = self._queue.popleft()
+        if task.members:
+            reporters: list[ReporterBase] = [CallbackReporter(t.key, decide) for t in task.members]
+            return execute_group(self._objective, task, reporters)
         return [execute_trial(self._objective, task, CallbackReporter(task.key, decide))]
 
     def close(self) -> None:

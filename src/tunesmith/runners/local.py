@@ -1,20 +1,21 @@
 """Run trials in spawned worker processes that stream their reports back over pipes.
 
 Each worker is started with the ``spawn`` context and receives the objective by value
-(cloudpickle), so closures and lambdas from a script or notebook work. A worker runs trials one
-after another until told to stop. Messages, worker → coordinator: ``("report", key, step, value)``
-(answered with ``("answer", prune)``) and ``("done", Outcome)``; coordinator → worker:
-``("run", TrialTask)``, ``("answer", bool)`` and ``("stop",)``. A worker that dies (killed, out of
-memory, segfault) ends its trial as an error naming the exit code or signal; the next submit starts
-a replacement. Workers never open the storage.
+(cloudpickle), so closures and lambdas from a script or notebook work. A worker runs tasks one
+after another until told to stop (the messages: :mod:`tunesmith.runners.worker`). A group task
+(:attr:`TrialTask.members`) takes one worker until all its members are done. A worker that dies
+(killed, out of memory, segfault) ends its trial, or every unfinished member of its group, as an
+error naming the exit code or signal; the next submit starts a replacement. Workers never open the
+storage.
 
 Limits (:class:`~tunesmith.runners.base.RunnerLimits`) are enforced from this side of the pipe,
-where a stuck or bloated worker cannot interfere: a trial running past ``trial_timeout`` (counted
-from its hand-out) has its worker killed; a worker whose resident memory (``/proc/PID/statm``,
-read every :data:`MEMORY_POLL_S`) goes past ``worker_memory_mb`` is killed and its trial fails
-naming memory; a worker is recycled after ``max_trials_per_worker`` trials (after every trial
-when it holds a GPU share). Each worker on a GPU is created with ``CUDA_VISIBLE_DEVICES`` naming
-only its devices (:mod:`tunesmith.runners.devices`).
+where a stuck or bloated worker cannot interfere: a task running past ``trial_timeout`` (counted
+from its hand-out; a group task's members share it, as one task) has its worker killed; a worker
+whose resident memory (``/proc/PID/statm``, read every :data:`MEMORY_POLL_S`) goes past
+``worker_memory_mb`` is killed and its trial fails naming memory; a worker is recycled after
+``max_trials_per_worker`` trials (a group's members count one each, and a group is never split;
+after every task when it holds a GPU share). Each worker on a GPU is created with
+``CUDA_VISIBLE_DEVICES`` naming only its devices (:mod:`tunesmith.runners.devices`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -37,12 +38,12 @@ from tunesmith.runners.base import (
     Decide,
     ObjectiveCall,
     Outcome,
-    ReporterBase,
     RunnerLimits,
     TrialTask,
     timeout_reason,
 )
 from tunesmith.runners.devices import GpuPool, visible_gpus
+from tunesmith.runners.worker import ByValue, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -58,77 +59,6 @@ def resident_mb(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-class _ByValue:
-    """Carries an object through multiprocessing's pickler by value, using cloudpickle.
-
-    The bytes go from this process to its own child over a private pipe (the same trust as every
-    multiprocessing message); the child rebuilds the object with ``cloudpickle.loads``.
-    """
-
-    def __init__(self, obj: Any) -> None:
-        import cloudpickle
-
-        self.payload = cloudpickle.dumps(obj)
-
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        import cloudpickle
-
-        return (cloudpickle.loads, (self.payload,))
-
-
-class _PipeReporter(ReporterBase):
-    def __init__(self, key: int, conn: Connection) -> None:
-        super().__init__(key)
-        self._conn = conn
-
-    def _ask(self, step: int, value: float) -> bool:
-        self._conn.send(("report", self.key, step, value))
-        msg = self._conn.recv()
-        return bool(msg[1])
-
-
-def limit_threads(threads: int) -> None:
-    """Give this worker its share of the cores, unless the user set OMP_NUM_THREADS.
-
-    N workers each running torch's default (one thread per core) would ask for N× the cores and
-    slow each other down; the share is set before torch is imported where possible.
-    """
-    if "OMP_NUM_THREADS" in os.environ:
-        return
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ.setdefault("MKL_NUM_THREADS", str(threads))
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
-
-
-def worker_main(conn: Connection, objective: ObjectiveCall, threads: int = 0) -> None:
-    """The loop of one worker process (module-level so that spawn can import it)."""
-    from tunesmith.runners.base import execute_trial
-
-    if threads > 0:
-        limit_threads(threads)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):  # the coordinator is gone
-            return
-        if msg[0] != "run":
-            return
-        task: TrialTask = msg[1]
-        try:
-            outcome = execute_trial(objective, task, _PipeReporter(task.key, conn))
-        except (EOFError, OSError, BrokenPipeError):
-            return
-        try:
-            conn.send(("done", outcome))
-        except (EOFError, OSError):
-            return
-        except Exception as exc:  # the result could not be pickled
-            conn.send(("done", Outcome(task.key, "error", error=f"result not sendable: {exc}")))
 
 
 def describe_exit(code: int | None) -> str:
@@ -174,6 +104,13 @@ class _Worker:
     task: TrialTask | None = None
     handed_at: float = 0.0
     trials: int = 0
+    pending: set[int] = field(default_factory=set)  # the task's trials not done yet
+
+    def unfinished(self, error: str) -> list[Outcome]:
+        """Its task's trials not done yet, each failed with ``error``."""
+        if self.task is None:
+            return []
+        return [Outcome(k, "error", error=error) for k in self.task.keys if k in self.pending]
 
 
 class LocalRunner:
@@ -202,7 +139,7 @@ class LocalRunner:
                 )
             workers = min(workers, self._pool.capacity)
         try:
-            self._shipped = _ByValue(objective)
+            self._shipped = ByValue(objective)
         except Exception as exc:
             raise ConfigError(
                 f"objective cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
@@ -264,6 +201,7 @@ class LocalRunner:
                     return
             task = self._queue.popleft()
             idle.task = task
+            idle.pending = set(task.keys)
             idle.handed_at = time.monotonic()
             # A worker that died before taking the task is noticed by its sentinel in wait().
             with contextlib.suppress(OSError):
@@ -314,10 +252,12 @@ class LocalRunner:
                     worker.conn.send(("answer", bool(decide(key, step, value))))
                 elif msg[0] == "done":
                     outcomes.append(msg[1])
-                    worker.task = None
+                    worker.pending.discard(msg[1].key)
                     worker.trials += 1
-                    self._maybe_retire(worker)
-                    return
+                    if not worker.pending:  # a group's worker is free after its last member
+                        worker.task = None
+                        self._maybe_retire(worker)
+                        return
         except (EOFError, OSError):
             pass
 
@@ -360,8 +300,7 @@ class LocalRunner:
             log.warning("worker pid %s killed: %s", worker.proc.pid, reason)
             worker.proc.kill()
             worker.proc.join(timeout=5)
-            if worker.task is not None:
-                outcomes.append(Outcome(worker.task.key, "error", error=reason))
+            outcomes.extend(worker.unfinished(reason))
             self._remove(worker)
 
     def _remove(self, worker: _Worker) -> None:
@@ -375,7 +314,7 @@ class LocalRunner:
         reason = describe_exit(worker.proc.exitcode)
         if worker.task is not None:
             log.warning("worker pid %s %s", worker.proc.pid, reason)
-            outcomes.append(Outcome(worker.task.key, "error", error=f"worker process {reason}"))
+            outcomes.extend(worker.unfinished(f"worker process {reason}"))
         self._remove(worker)
 
     def close(self) -> None:

@@ -1,18 +1,20 @@
 """Run trials as Ray tasks; Ray is a launcher, the coordinator keeps the loop and the storage.
 
-Each trial is one Ray task (``num_cpus``/``num_gpus`` per trial). Intermediate reports go through a
-small threaded "mailbox" actor: the task calls ``mailbox.report`` and blocks until the coordinator,
-which collects reports in :meth:`RayRunner.wait`, posts the prune/continue answer. Ray tasks never
-open the storage. A task whose worker dies ends its trial as an error naming Ray's reason; a task
-lost with its node (the node left the cluster) is marked ``lost``, so the coordinator fails it and
-queues its parameters again once.
+Each trial is one Ray task (``num_cpus``/``num_gpus`` per trial); a group task
+(:attr:`TrialTask.members`) is one Ray task that returns every member's outcome. Intermediate
+reports go through a small threaded "mailbox" actor: the task calls ``mailbox.report`` and blocks
+until the coordinator, which collects reports in :meth:`RayRunner.wait`, posts the prune/continue
+answer. Ray tasks never open the storage. A task whose worker dies ends its trial (each of its
+trials) as an error naming Ray's reason; a task lost with its node (the node left the cluster) is
+marked ``lost``, so the coordinator fails it and queues its parameters again once.
 
 Where Ray runs: with ``study.ray_address`` (``--ray-address``) the runner joins that cluster;
 without one it starts a Ray of its own on loopback (``address="local"``), never joining a cluster
 that an earlier ``ray start`` registered on the machine. Limits under Ray: ``cpus_per_trial`` and
-``gpus_per_trial`` are the task's Ray resources, ``trial_timeout`` cancels the task (force),
-``max_trials_per_worker`` is the task's ``max_calls`` (Ray's default of one call per worker
-process for GPU tasks returns GPU memory between trials). ``worker_memory_mb`` is refused at
+``gpus_per_trial`` are the task's Ray resources, ``trial_timeout`` cancels the task (force; a
+group's task as a whole, failing every member), ``max_trials_per_worker`` is the task's
+``max_calls`` (Ray's default of one call per worker process for GPU tasks returns GPU memory
+between trials). ``worker_memory_mb`` is refused at
 config time: Ray's own memory monitor bounds its workers.
 """
 
@@ -84,11 +86,14 @@ class _RayReporter(ReporterBase):
         return bool(ray.get(self._mailbox.report.remote(self.key, step, value)))
 
 
-def run_remote(objective: ObjectiveCall, task: TrialTask, mailbox: Any) -> Outcome:
-    """Body of the Ray task for one trial."""
-    from tunesmith.runners.base import execute_trial
+def run_remote(objective: ObjectiveCall, task: TrialTask, mailbox: Any) -> list[Outcome]:
+    """Body of the Ray task for one trial or one group: the outcome of each."""
+    from tunesmith.runners.base import execute_group, execute_trial
 
-    return execute_trial(objective, task, _RayReporter(task.key, mailbox))
+    if task.members:
+        reporters: list[ReporterBase] = [_RayReporter(t.key, mailbox) for t in task.members]
+        return execute_group(objective, task, reporters)
+    return [execute_trial(objective, task, _RayReporter(task.key, mailbox))]
 
 
 class RayRunner:
@@ -148,7 +153,7 @@ class RayRunner:
         self._task = ray.remote(**options)(run_remote)
         self._objective = ray.put(objective)
         self._queue: deque[TrialTask] = deque()
-        self._running: dict[Any, int] = {}
+        self._running: dict[Any, TrialTask] = {}
         self._started: dict[Any, float] = {}
 
     def _alive_nodes(self) -> int:
@@ -162,7 +167,7 @@ class RayRunner:
         while self._queue and len(self._running) < self.slots:
             task = self._queue.popleft()
             ref = self._task.remote(self._objective, task, self._mailbox)
-            self._running[ref] = task.key
+            self._running[ref] = task
             self._started[ref] = time.monotonic()
 
     def wait(self, timeout: float, decide: Decide) -> list[Outcome]:
@@ -175,7 +180,7 @@ class RayRunner:
             if self._running:
                 ready, _ = ray.wait(list(self._running), num_returns=1, timeout=POLL_S)
                 for ref in ready:
-                    outcomes.append(self._collect(ref))
+                    outcomes.extend(self._collect(ref))
                 outcomes.extend(self._cancel_overdue())
             else:
                 time.sleep(POLL_S)
@@ -189,29 +194,29 @@ class RayRunner:
         if timeout is None:
             return []
         now = time.monotonic()
-        out = []
+        out: list[Outcome] = []
         for ref in [r for r, t in self._started.items() if now - t >= timeout]:
-            key = self._running.pop(ref)
+            task = self._running.pop(ref)
             self._started.pop(ref, None)
             try:
                 self._ray.cancel(ref, force=True)
             except Exception as exc:  # pragma: no cover - already finished
                 log.debug("cancel failed: %s", exc)
-            out.append(Outcome(key, "error", error=timeout_reason(timeout)))
+            out.extend(Outcome(k, "error", error=timeout_reason(timeout)) for k in task.keys)
         return out
 
-    def _collect(self, ref: Any) -> Outcome:
-        key = self._running.pop(ref)
+    def _collect(self, ref: Any) -> list[Outcome]:
+        task = self._running.pop(ref)
         self._started.pop(ref, None)
         try:
-            return self._ray.get(ref)  # type: ignore[no-any-return]
+            return list(self._ray.get(ref))
         except Exception as exc:  # the task's worker died or Ray failed it
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             error = f"ray task failed: {type(exc).__name__}: {reason}"
             lost = self._node_lost(exc)
             if lost:
                 error = f"node lost: {error}"
-            return Outcome(key, "error", error=error, lost=lost)
+            return [Outcome(k, "error", error=error, lost=lost) for k in task.keys]
 
     def _node_lost(self, exc: Exception) -> bool:
         """Whether the task failed because its node left (not because of the trial itself)."""
