@@ -9,6 +9,7 @@ the final phase reproduces a batched winner from its saved weights.
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,49 @@ def test_the_final_phase_reproduces_a_batched_winner(tiny_workdir: Path) -> None
     assert again["stop_reason"] == "retrained"
     for key in ("val_accuracy", "best_epoch", "test_accuracy"):
         assert again[key] == pytest.approx(out[key], abs=1e-12), key
+
+
+def test_default_space_search_trains_queued_head_trials_as_groups_each_with_its_own_record(
+    tiny_workdir: Path,
+) -> None:
+    """``space: default`` (the cost-aware schedule) on the tiny model: the first pick of the head
+    arm queues several head trials, the coordinator trains those sharing a group key together,
+    and every trial keeps its own record, folder and value, the value a lone run of its
+    parameters gives."""
+    from finetune_fixtures import experiment, load
+
+    from tunesmith.experiment import run_experiment
+    from tunesmith.experiment.finetune.pipeline import build_finetune_objective
+    from tunesmith.search.defaults import resolve_space
+    from tunesmith.search.space import SearchSpace
+
+    paths = write_npz(tiny_workdir)
+    cfg = load(
+        experiment(
+            "grouped",
+            paths,
+            space="default",
+            study={"n_trials": 8, "sampler": {"name": "random", "seed": 3}},
+            train={"epochs": 3, "batch_size": 32, "device": "cpu"},
+            recheck={"top_k": 1, "seeds": 0},
+        )
+    )
+    study = run_experiment(cfg)
+    done = [t for t in study.trials if t.value is not None]
+    assert len(done) == 8 and all(t.params["train.freezing.strategy"] == "head" for t in done)
+    grouped = [t for t in done if t.user_attrs.get("tunesmith_group_size", 1) > 1]
+    assert len(grouped) >= 2  # at least one group trained together
+    space = SearchSpace.from_config(resolve_space("default", cfg.model.kind, False))
+    alone = build_finetune_objective(cfg, space)
+    alone = alone.phase(str(tiny_workdir / "alone"))
+    alone.batch_heads = True
+    for t in grouped:
+        folder = tiny_workdir / "runs/grouped/trials" / f"{t.number:05d}"
+        assert (folder / "config.yaml").is_file() and (folder / "weights.safetensors").is_file()
+        curve = [r["accuracy"] for r in read_metrics(folder / "metrics.jsonl")]
+        assert [t.intermediate_values[s] for s in sorted(t.intermediate_values)] == curve
+        # what the trial received (the space's fixed values included), run alone
+        params = json.loads((folder / "params.json").read_text())
+        record = alone(params, Recorder(t.number))
+        assert record["accuracy"] == t.value
+        assert record["best_epoch"] == t.user_attrs["best_epoch"]

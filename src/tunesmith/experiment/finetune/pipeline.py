@@ -289,7 +289,14 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         )
     else:
         warm_start(config, space, pre)
-    study = run_study(search_cfg, space, objective, on_event=search_events, storage=storage)
+    grouping: dict[str, Any] = {}
+    if objective.batch_heads:  # queued head trials that share a group key train together
+        from tunesmith.experiment.finetune.schedule import HEAD_BATCH
+
+        grouping = {"group_key": objective.group_key, "max_group": HEAD_BATCH}
+    study = run_study(
+        search_cfg, space, objective, on_event=search_events, storage=storage, **grouping
+    )
     base_seed = int(objective.base.get("seed", 0))
     picked = None
     if is_multi(study_cfg):  # final.pick chooses the front member to re-check and export
