@@ -16,13 +16,13 @@ import logging
 import math
 from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tunesmith.engine.weights import WEIGHTS_FILE
 from tunesmith.experiment.results import SETUP_SECONDS
 
-if TYPE_CHECKING:
-    from tunesmith.experiment.finetune.objective import FinetuneObjective
+# ``objective`` below is a FinetuneObjective (not imported: it imports this module).
+FinetuneObjective = Any
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def group_key(objective: FinetuneObjective, params: dict[str, Any]) -> Hashable 
     (or whose config does not validate: it runs alone and reports its own error)."""
     from tunesmith.engine.head_jobs import share_key
     from tunesmith.errors import ConfigError
-    from tunesmith.experiment.finetune.objective import job_mapping, validate_job
+    from tunesmith.experiment.finetune.trialjob import job_mapping, validate_job
 
     try:
         job = validate_job(job_mapping(objective.base, params), "trial config")
@@ -74,7 +74,7 @@ def run_head_trials(
     :func:`~tunesmith.engine.head_jobs.run_head_jobs` call per :func:`group_key`), the others one
     by one. One ``(record or exception, pruned?)`` per member, in order."""
     from tunesmith.engine.head_jobs import NotBatchable, run_head_jobs, share_key
-    from tunesmith.experiment.finetune.objective import (
+    from tunesmith.experiment.finetune.trialjob import (
         job_mapping,
         validate_job,
         write_trial_config,

@@ -11,7 +11,6 @@ create lives in the worker and keeps the frozen backbone's outputs between trial
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Hashable, Mapping
@@ -22,43 +21,13 @@ from typing import Any
 
 from tunesmith.engine.weights import WEIGHTS_FILE, WeightsError
 from tunesmith.errors import ConfigError
+from tunesmith.experiment.finetune.trialjob import job_mapping, validate_job, write_trial_config
 from tunesmith.experiment.results import SETUP_SECONDS
 
 log = logging.getLogger(__name__)
 
 JOB_SECTIONS = ("model", "data", "train", "seed", "distill")
-
-
-def job_mapping(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """The job config mapping for one trial: ``base`` with every param written at its path
-    (a ``@variant`` tag names which range it came from and is not part of the path)."""
-    from tunesmith.config.loader import set_dotted
-    from tunesmith.config.search import param_path
-
-    out = dict(base)
-    for key, value in params.items():
-        out = set_dotted(out, param_path(key), value)
-    return out
-
-
-def validate_job(mapping: Mapping[str, Any], source: str) -> Any:
-    """Validate a job mapping as a :class:`~tunesmith.config.finetune.FinetuneConfig`."""
-    from tunesmith.config.finetune import FinetuneConfig
-    from tunesmith.config.loader import validate
-
-    return validate(FinetuneConfig, dict(mapping), source)
-
-
-def write_trial_config(folder: Path, job: Any, params: Mapping[str, Any]) -> None:
-    """Write the complete job config (re-runnable by ``tunesmith finetune``) and the params."""
-    import yaml
-
-    from tunesmith.utils.atomic import atomic_write_text
-
-    folder.mkdir(parents=True, exist_ok=True)
-    data = job.model_dump(mode="json", exclude={"output"})
-    atomic_write_text(folder / "config.yaml", yaml.safe_dump(data, sort_keys=False))
-    atomic_write_text(folder / "params.json", json.dumps(dict(params), indent=2, default=str))
+__all__ = ["FinetuneObjective", "job_mapping", "validate_job", "write_trial_config"]
 
 
 @dataclass
