@@ -134,3 +134,12 @@ def test_each_heads_schedule_matches_torch_adamw_with_the_loops_lambda_lr() -> N
                 best, best_w = acc, lin.weight.detach().clone()
         assert got.best_score == best
         assert torch.allclose(got.weight, best_w, rtol=0, atol=1e-9)
+
+
+def test_keep_last_keeps_each_heads_last_epoch() -> None:
+    x, y, vx, vy = _data()
+    results = train_heads(x, y, vx, vy, CONFIGS, epochs=5, batch_size=16, seed=7, keep_last=True)
+    for res in results:
+        assert res.best_epoch == 4 and res.best_score == res.scores[-1]
+        acc = float(((vx @ res.weight.T + res.bias).argmax(-1) == vy).double().mean())
+        assert acc == res.scores[-1]  # the weights are the last epoch's

@@ -239,3 +239,24 @@ def test_default_space_search_trains_queued_head_trials_as_groups_each_with_its_
         record = alone(params, Recorder(t.number))
         assert record["accuracy"] == t.value
         assert record["best_epoch"] == t.user_attrs["best_epoch"]
+
+
+def test_final_train_plus_validation_refits_a_batched_winner_the_batched_way(
+    tiny_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objective = _objective(tiny_workdir, "trials")
+    (record,) = objective.run_group([PARAMS[0]], [Recorder(0)])
+    _no_regular_fit(monkeypatch)
+    scores = {"accuracy": record["val_accuracy"], "log_loss": record["val_log_loss"]}
+    final = objective.phase(
+        str(tiny_workdir / "final"), mode="final", train_on_validation=True, search_scores=scores
+    )
+    params = {**PARAMS[0], "train.epochs": 4}
+    out = final(params, Recorder(0))
+    again = objective.phase(
+        str(tiny_workdir / "final2"), mode="final", train_on_validation=True, search_scores=scores
+    )(params, Recorder(0))
+    assert out["stop_reason"] == "retrained" and out["best_epoch"] == 4
+    assert out["val_accuracy"] == record["val_accuracy"]  # the search's score, not seen data's
+    assert "seen_val_accuracy" in out and "test_accuracy" in out
+    assert again["test_accuracy"] == out["test_accuracy"]

@@ -112,13 +112,16 @@ def train_heads(
     seed: int = 0,
     should_stop: StopRule | None = None,
     num_classes: int | None = None,
+    keep_last: bool = False,
 ) -> list[HeadResult]:
     """Train one linear head per config on ``features`` → ``labels``; evaluate every epoch.
 
     A head stops on its own when ``patience`` epochs pass without a better validation accuracy
     (``reason="early_stopped"``) or when ``should_stop`` answers True (``"pruned"``); the others
     go on. Returns one :class:`HeadResult` per config, in order. ``num_classes``: the width of
-    each head (default: one more than the largest label seen).
+    each head (default: one more than the largest label seen). ``keep_last``: each head keeps
+    its last epoch's weights as its result (``best_epoch`` = that epoch), not its best
+    evaluation's: a fixed run whose validation data is part of its training data.
     """
     import torch
 
@@ -200,6 +203,11 @@ def train_heads(
                 active[i] = False
         if not bool(active.any()):
             break
+    if keep_last:
+        for i, res in enumerate(results):
+            if res.scores and res.reason == "completed":
+                res.best_epoch, res.best_score = len(res.scores) - 1, res.scores[-1]
+                res.weight, res.bias = w[i].clone(), b[i].clone()
     return results
 
 

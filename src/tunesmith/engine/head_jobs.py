@@ -119,8 +119,12 @@ def run_head_jobs(
     should_stop: StopFn | None = None,
     save_weights: Sequence[str | Path | None] | None = None,
     metrics_paths: Sequence[str | Path | None] | None = None,
+    refit_on_validation: bool = False,
 ) -> list[HeadJobResult]:
-    """Train the heads of ``cfgs`` (equal :func:`share_key`, no :func:`blocker`) together."""
+    """Train the heads of ``cfgs`` (equal :func:`share_key`, no :func:`blocker`) together.
+
+    ``refit_on_validation``: train on train + validation for ``train.epochs`` epochs and keep
+    the last epoch (as :class:`~tunesmith.engine.job.JobPlan` says for a regular job)."""
     import torch
 
     from tunesmith.engine.data.build import build_data
@@ -135,7 +139,10 @@ def run_head_jobs(
     if len(keys) > 1 or any(blocker(c) for c in cfgs):
         raise ValueError("run_head_jobs: the configs must share share_key() and be batchable")
     data = build_data(
-        first.data, image_size=first.model.image_size, preprocessing=model_preprocessing(first)
+        first.data,
+        image_size=first.model.image_size,
+        preprocessing=model_preprocessing(first),
+        merge_validation=refit_on_validation,
     )
     if not data.train.deterministic:
         raise NotBatchable("the training data is augmented: its features cannot be cached")
@@ -165,10 +172,11 @@ def run_head_jobs(
         [head_config(c) for c in cfgs],
         epochs=first.train.epochs,
         batch_size=first.train.batch_size,
-        patience=first.train.early_stopping.patience,
+        patience=None if refit_on_validation else first.train.early_stopping.patience,
         seed=first.seed,
         should_stop=ask,
         num_classes=data.num_outputs,
+        keep_last=refit_on_validation,
     )
     steps = -(-len(y) // first.train.batch_size)
     out = []

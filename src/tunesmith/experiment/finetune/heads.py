@@ -128,10 +128,13 @@ def run_head_trials(
     return out
 
 
-def retrain_head(objective: FinetuneObjective, job: Any, folder: Path) -> Path | None:
-    """For the final run of a batched head winner whose saved weights are missing or do not fit:
-    train it again as the search did (a group of one), save the weights in ``folder`` and return
-    their path, so the final run evaluates and exports the model the search scored. None when
+def retrain_head(
+    objective: FinetuneObjective, job: Any, folder: Path, *, refit: bool = False
+) -> Path | None:
+    """For the final run of a batched head winner: train it the batched way (a group of one),
+    save the weights in ``folder`` and return their path, for the final run to evaluate and
+    export. Used when the search's saved weights are missing or do not fit (the model the search
+    scored, again), and for ``refit`` (train + validation, the last epoch kept). None when
     ``job`` is not a batched head job."""
     from tunesmith.engine.head_jobs import NotBatchable, blocker, run_head_jobs
 
@@ -140,11 +143,16 @@ def retrain_head(objective: FinetuneObjective, job: Any, folder: Path) -> Path |
     target = folder / WEIGHTS_FILE
     try:
         (res,) = run_head_jobs(
-            [job], feature_cache=objective._feature_cache(), save_weights=[target]
+            [job],
+            feature_cache=objective._feature_cache(),
+            save_weights=[target],
+            refit_on_validation=refit,
         )
     except NotBatchable:
         return None
-    log.info("final: trained the batched head winner again (its saved weights did not fit)")
+    log.info(
+        "final: trained the batched head winner %s", "on train + validation" if refit else "again"
+    )
     return target if res.best_epoch is not None else None
 
 

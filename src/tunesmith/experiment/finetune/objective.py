@@ -176,13 +176,17 @@ class FinetuneObjective:
         built = cache.build_seconds
         run = partial(run_job, job, callbacks=callbacks, feature_cache=cache)
         saved = self._reusable(job) if final and not refit else None
+        load = None if saved is None else replace(plan, load_weights=saved)
         retrained = None
-        if saved is None and final and not refit and self.batch_heads:
+        if final and self.batch_heads and saved is None:
             from tunesmith.experiment.finetune.heads import retrain_head
 
-            saved = retrained = retrain_head(self, job, folder)
+            # A batched head winner trains its final model the batched way, as the search did.
+            retrained = retrain_head(self, job, folder, refit=refit)
+            if retrained is not None:
+                load = replace(plan, load_weights=retrained, refit_on_validation=False)
         try:
-            result = run(replace(plan, load_weights=saved) if saved is not None else plan)
+            result = run(load or plan)
         except WeightsError as exc:  # raised before the test split is read: train instead
             log.warning("final: %s; training the winner again", exc)
             result = run(plan)
