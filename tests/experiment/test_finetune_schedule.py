@@ -245,3 +245,33 @@ def test_a_resumed_search_drops_stale_queued_picks_but_keeps_recipes() -> None:
     ran = [t for t in by_number if t.state == TrialState.COMPLETE]
     assert ran[0].user_attrs[ARM_ATTR] == "recipe0"  # the queued recipe still runs, first
     assert _waiting(done) == []  # the n_trials stop fails the pick queued after the last trial
+
+
+@pytest.mark.parametrize("n_trials", [2, 2 * MIN_TRIALS + 2])
+def test_batched_head_pick_queues_several_head_trials_within_the_trial_budget(
+    n_trials: int,
+) -> None:
+    from optuna.trial import TrialState
+
+    cfg = StudyConfig(
+        name="batch",
+        storage="memory",
+        runner="inprocess",
+        n_trials=n_trials,
+        sampler={"name": "random", "seed": 0},
+    )
+    storage = make_storage("memory")
+    study = open_study("batch", "memory", ["maximize"], storage=storage)
+    arms, recipes = build_arms(SPACE, [], base_epochs=3)
+    batch = MIN_TRIALS + 2
+    schedule = CostAwareSchedule(study, arms, recipes, timeout=None, batch=batch, n_trials=n_trials)
+    done = run_study(cfg, SPACE, _objective, on_event=schedule, storage=storage)
+    trials = sorted(done.get_trials(deepcopy=False), key=lambda t: t.number)
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert not [t for t in waiting if t.system_attrs["fixed_params"][S] == "head"]  # none left
+    arms_run = [t.user_attrs[ARM_ATTR] for t in trials if t.value is not None]
+    assert len(arms_run) == n_trials
+    # the first pick queued min(batch, n_trials) head trials at once: more than MIN_TRIALS
+    assert arms_run[: min(batch, n_trials)] == ["head"] * min(batch, n_trials)
+    if n_trials > batch:  # then the schedule moved on, one trial at a time for deeper arms
+        assert arms_run[batch] == "last_k"

@@ -11,6 +11,12 @@ weights (drawn per head from ``seed + head seed``), the order of the minibatches
 Dropout masks come from each head's own generator. So a head's result does not depend on which
 other heads ran beside it: training K heads together gives the same numbers as training each
 alone (the test checks this in float64).
+
+Each head may follow its own learning-rate schedule (``schedule``: a
+:class:`~tunesmith.config.optimization.ScheduleConfig`, as ``train.schedule`` gives the regular
+loop): at optimizer step ``s`` of ``epochs * ceil(n / batch_size)`` a head's rate is its ``lr``
+times :func:`tunesmith.engine.schedules.lr_factor` for ``s`` (warmup included, ``lr_min`` as the
+floor), so the rates form one vector over the heads per step.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class HeadConfig:
     label_smoothing: float = 0.0
     focal_gamma: float = 2.0
     seed: int = 0
+    schedule: Any = None  # a ScheduleConfig; None: a constant rate
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -46,9 +53,12 @@ class HeadConfig:
 
 @dataclass
 class HeadResult:
-    """One head's record: validation accuracy per epoch, best epoch (0-based), why it stopped."""
+    """One head's record: validation accuracy per epoch (with the epoch's mean training loss and
+    the learning rate of its last step), best epoch (0-based), why it stopped."""
 
     scores: list[float] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     best_score: float = -math.inf
     reason: str = "completed"
@@ -101,24 +111,44 @@ def train_heads(
     patience: int | None = None,
     seed: int = 0,
     should_stop: StopRule | None = None,
+    num_classes: int | None = None,
+    keep_last: bool = False,
 ) -> list[HeadResult]:
     """Train one linear head per config on ``features`` → ``labels``; evaluate every epoch.
 
     A head stops on its own when ``patience`` epochs pass without a better validation accuracy
     (``reason="early_stopped"``) or when ``should_stop`` answers True (``"pruned"``); the others
-    go on. Returns one :class:`HeadResult` per config, in order.
+    go on. Returns one :class:`HeadResult` per config, in order. ``num_classes``: the width of
+    each head (default: one more than the largest label seen). ``keep_last``: each head keeps
+    its last epoch's weights as its result (``best_epoch`` = that epoch), not its best
+    evaluation's: a fixed run whose validation data is part of its training data.
     """
     import torch
+
+    from tunesmith.engine.schedules import lr_factor
 
     if not configs:
         return []
     k, dim = len(configs), int(features.shape[1])
-    classes = int(max(int(labels.max()), int(val_labels.max())) + 1)
+    classes = num_classes or int(max(int(labels.max()), int(val_labels.max())) + 1)
     dtype = features.dtype
     w, b = _init(configs, classes, dim, dtype)
     m_w, v_w = torch.zeros_like(w), torch.zeros_like(w)
     m_b, v_b = torch.zeros_like(b), torch.zeros_like(b)
-    lr = torch.tensor([c.lr for c in configs], dtype=dtype)
+    n = int(labels.shape[0])
+    total_steps = epochs * math.ceil(n / batch_size)
+
+    def rates(step: int) -> Any:  # every head's learning rate for optimizer step ``step``
+        return torch.tensor(
+            [
+                c.lr
+                if c.schedule is None
+                else c.lr * lr_factor(step, total_steps, c.schedule, c.lr)
+                for c in configs
+            ],
+            dtype=dtype,
+        )
+
     wd = torch.tensor([c.weight_decay for c in configs], dtype=dtype)
     keep = torch.tensor([1 - c.dropout for c in configs], dtype=dtype).view(k, 1, 1)
     gens = [torch.Generator().manual_seed(c.seed + 1) for c in configs]
@@ -126,9 +156,9 @@ def train_heads(
     active = torch.ones(k, dtype=torch.bool)
     results = [HeadResult() for _ in configs]
     beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
-    n = int(labels.shape[0])
     for epoch in range(epochs):
         order = torch.randperm(n, generator=order_gen)
+        loss_sum, batches = torch.zeros(k, dtype=torch.float64), 0
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             x, y = features[idx], labels[idx]
@@ -139,9 +169,13 @@ def train_heads(
             w.requires_grad_(True)
             b.requires_grad_(True)
             logits = torch.einsum("kbd,kcd->kbc", xs, w) + b.unsqueeze(1)
-            loss = _losses(logits, y, configs).sum()  # heads are independent: grads separate
+            per_head = _losses(logits, y, configs)
+            loss = per_head.sum()  # heads are independent: grads separate
             gw, gb = torch.autograd.grad(loss, (w, b))
+            loss_sum += per_head.detach().to(torch.float64)
+            batches += 1
             w, b = w.detach(), b.detach()
+            lr = rates(step)
             step += 1
             on = active.to(dtype)
             w, m_w, v_w = _adamw(w, gw, m_w, v_w, lr, wd, on, step, beta1, beta2, eps)
@@ -156,6 +190,8 @@ def train_heads(
                 continue
             score = float(acc[i])
             res.scores.append(score)
+            res.train_losses.append(float(loss_sum[i]) / max(batches, 1))
+            res.lrs.append(float(lr[i]))
             if score > res.best_score:
                 res.best_score, res.best_epoch = score, epoch
                 res.weight, res.bias = w[i].clone(), b[i].clone()
@@ -167,6 +203,11 @@ def train_heads(
                 active[i] = False
         if not bool(active.any()):
             break
+    if keep_last:
+        for i, res in enumerate(results):
+            if res.scores and res.reason == "completed":
+                res.best_epoch, res.best_score = len(res.scores) - 1, res.scores[-1]
+                res.weight, res.bias = w[i].clone(), b[i].clone()
     return results
 
 

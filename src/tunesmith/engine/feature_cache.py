@@ -249,15 +249,24 @@ def cached_loader(dataset: Any, role: str, request: LoaderRequest) -> Any:
     return request.loader(role, dataset, _identity)
 
 
-def cached_loaders(cache: FeatureCache, model: Any, request: LoaderRequest) -> tuple[Any, Any]:
-    """Train and validation loaders over cached features (computed on a miss)."""
+def feature_entries(cache: FeatureCache, model: Any, request: LoaderRequest) -> tuple[Entry, Entry]:
+    """The train and validation entries of ``request``'s datasets (computed on a miss)."""
     weights = weights_hash(model)
-    loaders: list[Any] = []
+    entries: list[Entry] = []
     for role, dataset in request.roles():
         key = cache_key(model, role, len(dataset), request.key_extra, weights)
         entry = cache.get(key)
         if entry is None:
             entry = compute_features(model, dataset, request)
             cache.put(key, entry)
-        loaders.append(cached_loader(FeatureDataset(entry), role, request))
-    return loaders[0], loaders[1]
+        entries.append(entry)
+    return entries[0], entries[1]
+
+
+def cached_loaders(cache: FeatureCache, model: Any, request: LoaderRequest) -> tuple[Any, Any]:
+    """Train and validation loaders over cached features (computed on a miss)."""
+    train, val = feature_entries(cache, model, request)
+    return (
+        cached_loader(FeatureDataset(train), "train", request),
+        cached_loader(FeatureDataset(val), "val", request),
+    )

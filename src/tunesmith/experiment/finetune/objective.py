@@ -11,10 +11,9 @@ create lives in the worker and keeps the frozen backbone's outputs between trial
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -22,53 +21,24 @@ from typing import Any
 
 from tunesmith.engine.weights import WEIGHTS_FILE, WeightsError
 from tunesmith.errors import ConfigError
+from tunesmith.experiment.finetune.trialjob import (
+    job_mapping,
+    validate_job,
+    with_horizon,
+    write_trial_config,
+)
 from tunesmith.experiment.results import SETUP_SECONDS
 
 log = logging.getLogger(__name__)
 
 JOB_SECTIONS = ("model", "data", "train", "seed", "distill")
-
-
-def job_mapping(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """The job config mapping for one trial: ``base`` with every param written at its path
-    (a ``@variant`` tag names which range it came from and is not part of the path)."""
-    from tunesmith.config.loader import set_dotted
-    from tunesmith.config.search import param_path
-
-    out = dict(base)
-    for key, value in params.items():
-        out = set_dotted(out, param_path(key), value)
-    return out
-
-
-def validate_job(mapping: Mapping[str, Any], source: str) -> Any:
-    """Validate a job mapping as a :class:`~tunesmith.config.finetune.FinetuneConfig`."""
-    from tunesmith.config.finetune import FinetuneConfig
-    from tunesmith.config.loader import validate
-
-    return validate(FinetuneConfig, dict(mapping), source)
-
-
-def with_horizon(mapping: Mapping[str, Any], job: Any, horizon: int | None) -> Any:
-    """``job`` with its LR schedule laid out over ``horizon`` epochs
-    (``train.schedule.horizon_epochs``) where the schedule depends on the run's length and sets
-    no horizon of its own; else ``job`` as it is."""
-    schedule = job.train.schedule
-    if horizon is None or schedule.horizon_epochs is not None or not schedule.uses_horizon:
-        return job
-    return validate_job(job_mapping(mapping, {"train.schedule.horizon_epochs": horizon}), "a trial")
-
-
-def write_trial_config(folder: Path, job: Any, params: Mapping[str, Any]) -> None:
-    """Write the complete job config (re-runnable by ``tunesmith finetune``) and the params."""
-    import yaml
-
-    from tunesmith.utils.atomic import atomic_write_text
-
-    folder.mkdir(parents=True, exist_ok=True)
-    data = job.model_dump(mode="json", exclude={"output"})
-    atomic_write_text(folder / "config.yaml", yaml.safe_dump(data, sort_keys=False))
-    atomic_write_text(folder / "params.json", json.dumps(dict(params), indent=2, default=str))
+__all__ = [
+    "FinetuneObjective",
+    "job_mapping",
+    "validate_job",
+    "with_horizon",
+    "write_trial_config",
+]
 
 
 @dataclass
@@ -91,7 +61,10 @@ class FinetuneObjective:
     each evaluation too, so that the phase's deadline can stop a training that would overrun the
     budget (there is no pruner there). ``measure_cost``: each run also returns its inference
     latency and parameter counts (``latency_ms``, ``latency_batch_size``, ``params``,
-    ``params_trainable``), the cost objectives of a multi-objective study.
+    ``params_trainable``), the cost objectives of a multi-objective study. ``batch_heads``: search
+    trials that train only a dropout + linear head on cached features run as batched head trials
+    (:mod:`tunesmith.experiment.finetune.heads`), alone or grouped by :meth:`group_key`
+    (:meth:`run_group`); the cost-aware default search sets it.
     """
 
     seeds_itself = True  # the job seeds from its config's seed, in the worker that runs it
@@ -110,6 +83,7 @@ class FinetuneObjective:
     measure_cost: bool = False
     horizon_epochs: int | None = None
     final_reports: bool = False
+    batch_heads: bool = False
     _cache: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -172,12 +146,42 @@ class FinetuneObjective:
             self._cache = FeatureCache(directory=self.cache_dir)
         return self._cache
 
+    def trial_folder(self, reporter: Any) -> Path:
+        """The trial's folder: ``<trials_dir>/<number>`` (``trial`` without a number)."""
+        key = getattr(reporter, "key", None)
+        return Path(self.trials_dir) / (f"{key:05d}" if isinstance(key, int) else "trial")
+
+    def group_key(self, params: dict[str, Any]) -> Hashable | None:
+        """Trials with equal keys (not None) may train together in one :meth:`run_group`."""
+        from tunesmith.experiment.finetune.heads import group_key
+
+        return group_key(self, params)
+
+    def run_group(self, params_list: list[dict[str, Any]], reporters: list[Any]) -> list[Any]:
+        """Run several trials in this worker; one record, exception or
+        :class:`~tunesmith.runners.base.TrialPruned` per member, in order."""
+        from tunesmith.experiment.finetune.heads import run_group
+
+        return run_group(self, params_list, reporters)
+
     def __call__(self, params: dict[str, Any], reporter: Any) -> dict[str, Any]:
+        if self.batch_heads and self.mode == "search":
+            from tunesmith.experiment.finetune.heads import run_head_trials
+
+            # A lone trial runs as a group of one: its result does not depend on its company.
+            ((record, _),) = run_head_trials(self, [params], [reporter])
+            if isinstance(record, BaseException):
+                raise record
+            return dict(record)
+        return self.run_regular(params, reporter)
+
+    def run_regular(self, params: dict[str, Any], reporter: Any) -> dict[str, Any]:
+        """The trial as one regular job (:func:`~tunesmith.engine.job.run_job`)."""
         from tunesmith.engine.callbacks import ReportCallback
         from tunesmith.engine.job import JobPlan, run_job
 
         key = getattr(reporter, "key", None)
-        folder = Path(self.trials_dir) / (f"{key:05d}" if isinstance(key, int) else "trial")
+        folder = self.trial_folder(reporter)
         final = self.mode == "final"
         refit = final and self.train_on_validation
         mapping = job_mapping(self.base, params)
@@ -203,8 +207,17 @@ class FinetuneObjective:
         built = cache.build_seconds
         run = partial(run_job, job, callbacks=callbacks, feature_cache=cache)
         saved = self._reusable(job) if final and not refit else None
+        load = None if saved is None else replace(plan, load_weights=saved)
+        retrained = None
+        if final and self.batch_heads and saved is None:
+            from tunesmith.experiment.finetune.heads import retrain_head
+
+            # A batched head winner trains its final model the batched way, as the search did.
+            retrained = retrain_head(self, job, folder, refit=refit)
+            if retrained is not None:
+                load = replace(plan, load_weights=retrained, refit_on_validation=False)
         try:
-            result = run(replace(plan, load_weights=saved) if saved is not None else plan)
+            result = run(load or plan)
         except WeightsError as exc:  # raised before the test split is read: train instead
             log.warning("final: %s; training the winner again", exc)
             result = run(plan)
@@ -223,7 +236,10 @@ class FinetuneObjective:
             out.update({f"test_{k}": v for k, v in result.test_metrics.items()})
         out.update(seen)
         out.update(result.cost_metrics or {})
-        out["stop_reason"] = result.reason
+        # a batched head winner trained again its own way, then loaded: not the search's weights
+        out["stop_reason"] = (
+            "retrained" if retrained and result.reason == "loaded" else result.reason
+        )
         if cache.build_seconds > built:  # what later trials reusing the cache will not pay
             out[SETUP_SECONDS] = round(cache.build_seconds - built, 3)
         return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -207,8 +208,9 @@ def _schedule(
     objective: FinetuneObjective,
     then: OnEvent | None,
     timeout: float | None,
+    n_trials: int | None = None,
 ) -> OnEvent:
-    from tunesmith.experiment.finetune.schedule import CostAwareSchedule, build_arms
+    from tunesmith.experiment.finetune.schedule import HEAD_BATCH, CostAwareSchedule, build_arms
 
     epochs = int(objective.base.get("train", {}).get("epochs", 3))
     runs = _recipe_runs(config, space)
@@ -222,6 +224,8 @@ def _schedule(
         workers=config.study.workers,
         maximize=config.study.all_directions[0] == "maximize",
         then=then,
+        batch=HEAD_BATCH if objective.batch_heads else 1,
+        n_trials=n_trials,
     )
 
 
@@ -280,8 +284,13 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         search_cfg = study_cfg.model_copy(update={"timeout": search_s})
     search_events = on_event
     if cost_aware(config, space):  # the schedule spends the search's share of the budget
+        # Head trials train as batched head trials, several per pass when queued together; the
+        # re-check reruns them the same way (the final phase loads their saved weights).
+        objective = replace(objective, batch_heads=True)
         warm_start(config, space, pre, queue_recipes=False)
-        search_events = _schedule(config, space, pre, objective, on_event, search_cfg.timeout)
+        search_events = _schedule(
+            config, space, pre, objective, on_event, search_cfg.timeout, search_cfg.n_trials
+        )
     else:
         warm_start(config, space, pre)
     epochs = plan_epochs(config, space, objective.base)
@@ -289,8 +298,19 @@ def run_finetune(prepared: Prepared, *, on_event: OnEvent | None = None) -> Any:
         log.info("%s", epochs.line())
         pre.set_user_attr("epochs_fidelity", epochs.as_dict())
     fidelity = EPOCHS if epochs is not None and epochs.share else None
+    grouping: dict[str, Any] = {}
+    if objective.batch_heads:  # queued head trials that share a group key train together
+        from tunesmith.experiment.finetune.schedule import HEAD_BATCH
+
+        grouping = {"group_key": objective.group_key, "max_group": HEAD_BATCH}
     study = run_study(
-        search_cfg, space, objective, on_event=search_events, storage=storage, fidelity=fidelity
+        search_cfg,
+        space,
+        objective,
+        on_event=search_events,
+        storage=storage,
+        fidelity=fidelity,
+        **grouping,
     )
     base_seed = int(objective.base.get("seed", 0))
     picked = None

@@ -11,6 +11,10 @@ The schedule leaves no queued trial behind: when the search stops (its timeout, 
 budget, ...) the trial it queued for the next free worker is failed with "not started: ...", and
 a resumed search fails the queued picks an earlier run left (a process killed mid-search), so
 the resumed run starts from its own plan; a queued recipe is kept (it still runs once).
+
+With ``batch`` > 1 (batched head trials on), a pick of the head arm queues up to ``batch`` head
+trials at once, as many as the trial budget and the time left allow, so that the coordinator can
+ask them in a row and train them together (:mod:`tunesmith.experiment.finetune.heads`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ STRATEGY = "train.freezing.strategy"
 ARM_ATTR = "tunesmith_arm"
 # LoRA backpropagates through every layer (only the adapters' weights are trained): on a CPU a
 # LoRA epoch costs about what a full one does, so it sits at full depth.
+HEAD_BATCH = 8
+"""Head trials queued at once when batched head trials are on (one pass trains them together)."""
 DEPTH = {"head": 0, "last_k": 1, "progressive": 1, "lora": 2, "full": 2}
 
 
@@ -81,6 +87,8 @@ class CostAwareSchedule:
         workers: int = 1,
         maximize: bool = True,
         then: OnEvent | None = None,
+        batch: int = 1,
+        n_trials: int | None = None,
     ) -> None:
         self._study = study
         self._model = CostModel(arms, maximize)
@@ -90,6 +98,8 @@ class CostAwareSchedule:
         self._workers = workers
         self._then = then
         self._seen: set[int] = set()
+        self._batch = batch
+        self._n_trials = n_trials
 
     @property
     def model(self) -> CostModel:
@@ -162,13 +172,32 @@ class CostAwareSchedule:
         attrs: dict[str, Any] = {ARM_ATTR: arm.name}
         if self._overrides.get(arm.name):
             attrs[RUN_OVERRIDES] = self._overrides[arm.name]
-        enqueue(self._study, params, attrs)
+        count = self._count(arm, left, event)
+        for _ in range(count):
+            enqueue(self._study, params, attrs)
         log.info(
-            "cost-aware search: next trial %s (expected %s s, %s s left)",
+            "cost-aware search: next %s %s (expected %s s each, %s s left)",
+            "trial" if count == 1 else f"{count} trials",
             arm.name,
             _fmt(self._model.expected_trial_seconds(arm.name)),
             _fmt(left),
         )
+
+    def _count(self, arm: Arm, left: float | None, event: StudyEvent) -> int:
+        """How many trials of ``arm`` to queue: one, or for the head arm with batching on up to
+        ``batch``: no more than fit one after another in the time left (as if the batch saved
+        no time; at least one) and than the trials left in ``n_trials`` (none once it is spent,
+        so no queued trial outlives the search)."""
+        if self._batch <= 1 or arm.recipe or arm.name != "head":
+            return 1
+        count = self._batch
+        expected = self._model.expected_trial_seconds(arm.name)
+        if left is not None and expected is not None and expected > 0:
+            count = min(count, max(1, int(left // expected)))
+        if self._n_trials is not None:
+            p = event.progress
+            count = min(count, self._n_trials - (p.done + p.failed + p.running))
+        return max(0, count)
 
 
 def _not_started(stop: str | None) -> str:
