@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -201,7 +202,8 @@ def test_default_space_search_trains_queued_head_trials_as_groups_each_with_its_
     """``space: default`` (the cost-aware schedule) on the tiny model: the first pick of the head
     arm queues several head trials, the coordinator trains those sharing a group key together,
     and every trial keeps its own record, folder and value, the value a lone run of its
-    parameters gives."""
+    parameters gives. A base ``train.group_by_length: true`` (nothing to save on cached
+    features) does not keep them off the batched path: the head picks run with it off."""
     from finetune_fixtures import experiment, load
 
     from tunesmith.experiment import run_experiment
@@ -216,7 +218,7 @@ def test_default_space_search_trains_queued_head_trials_as_groups_each_with_its_
             paths,
             space="default",
             study={"n_trials": 8, "sampler": {"name": "random", "seed": 3}},
-            train={"epochs": 3, "batch_size": 32, "device": "cpu"},
+            train={"epochs": 3, "batch_size": 32, "device": "cpu", "group_by_length": True},
             recheck={"top_k": 1, "seeds": 0},
         )
     )
@@ -232,6 +234,10 @@ def test_default_space_search_trains_queued_head_trials_as_groups_each_with_its_
     for t in grouped:
         folder = tiny_workdir / "runs/grouped/trials" / f"{t.number:05d}"
         assert (folder / "config.yaml").is_file() and (folder / "weights.safetensors").is_file()
+        assert (
+            yaml.safe_load((folder / "config.yaml").read_text())["train"]["group_by_length"]
+            is False
+        )
         curve = [r["accuracy"] for r in read_metrics(folder / "metrics.jsonl")]
         assert [t.intermediate_values[s] for s in sorted(t.intermediate_values)] == curve
         # what the trial received (the space's fixed values included), run alone

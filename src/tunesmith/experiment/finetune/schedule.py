@@ -31,10 +31,14 @@ log = logging.getLogger(__name__)
 
 STRATEGY = "train.freezing.strategy"
 ARM_ATTR = "tunesmith_arm"
-# LoRA backpropagates through every layer (only the adapters' weights are trained): on a CPU a
-# LoRA epoch costs about what a full one does, so it sits at full depth.
 HEAD_BATCH = 8
 """Head trials queued at once when batched head trials are on (one pass trains them together)."""
+HEAD_PICK_OVERRIDES = {"train.group_by_length": False}
+"""Run settings of a batched head pick: on cached features there is no padding for length
+grouping to save, and batched heads draw plain shuffled batches, so a base config's
+``train.group_by_length: true`` would keep every head trial off the batched path."""
+# LoRA backpropagates through every layer (only the adapters' weights are trained): on a CPU a
+# LoRA epoch costs about what a full one does, so it sits at full depth.
 DEPTH = {"head": 0, "last_k": 1, "progressive": 1, "lora": 2, "full": 2}
 
 
@@ -170,8 +174,11 @@ class CostAwareSchedule:
         arm = self._model.next_arm(left) or self._model.arms[0]
         params = self._recipes.get(arm.name, {STRATEGY: arm.name})
         attrs: dict[str, Any] = {ARM_ATTR: arm.name}
-        if self._overrides.get(arm.name):
-            attrs[RUN_OVERRIDES] = self._overrides[arm.name]
+        overrides = dict(self._overrides.get(arm.name) or {})
+        if self._batch > 1 and arm.name == "head":  # batched head trials (finetune.heads)
+            overrides.update(HEAD_PICK_OVERRIDES)
+        if overrides:
+            attrs[RUN_OVERRIDES] = overrides
         count = self._count(arm, left, event)
         for _ in range(count):
             enqueue(self._study, params, attrs)
